@@ -1,0 +1,359 @@
+#include "http/client.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+
+#include "http/transfer.hpp"
+#include "loop/handle.hpp"
+
+namespace http {
+namespace {
+
+struct MultiDeleter {
+  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+};
+using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
+
+}  // namespace
+
+using detail::Transfer;
+
+// Transfers live in `transfers_` for the client's whole life and move between four lists:
+//   idle_      ready for the next send()
+//   active_    added to the multi handle, waiting for libcurl to finish them
+//   deferred_  failed inside send(); completed on the next loop turn, never inside send()
+//   finished_  done; their completions run next (collected first, so a completion may call send())
+struct Client::Impl {
+  Impl(uv_loop_t* loop, ClientOptions options, Completion on_complete);
+  ~Impl();
+
+  void send(Request&& request, std::uint64_t tag);
+  void abort_all();
+  std::size_t in_flight() const { return in_flight_; }
+
+ private:
+  // The libuv watcher of a socket libcurl asked us to watch, attached to it with curl_multi_assign.
+  struct SocketContext {
+    Impl* owner;
+    curl_socket_t fd;
+    loop::Handle<uv_poll_t> poll;  // freed in its uv_close callback, after the context is gone
+  };
+
+  // Called by libuv.
+  static void on_uv_socket(uv_poll_t* poll, int status, int events);
+  static void on_uv_timeout(uv_timer_t* timer);
+  static void on_uv_idle(uv_idle_t* idle);
+  // Called by libcurl.
+  static int cb_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
+  static int cb_timer(CURLM* multi, long timeout_ms, void* userp);
+
+  void configure_multi();
+  void on_socket_ready(curl_socket_t fd, int status, int events);
+  void update_socket(curl_socket_t fd, int what, SocketContext* context);
+  void watch_socket(curl_socket_t fd, int what, SocketContext* context);
+  void park_socket(curl_socket_t fd);
+  SocketContext* context_for(curl_socket_t fd);
+  void arm_timer(long timeout_ms);
+
+  // Runs libcurl for `fd` (or its timers), then completes whatever it finished. False if a completion
+  // destroyed the client, in which case the caller must return without touching it.
+  bool drive(curl_socket_t fd, int flags);
+  void collect_finished();
+  bool run_completions();
+  void complete_deferred();
+
+  Transfer* acquire();
+  void activate(Transfer* transfer);
+  void deactivate(Transfer* transfer);
+  void defer(Transfer* transfer);
+
+  uv_loop_t* loop_;
+  ClientOptions options_;
+  Completion on_complete_;
+  loop::Handle<uv_timer_t> timer_;
+  loop::Handle<uv_idle_t> deferral_;
+  MultiPtr multi_;
+  // One watcher per descriptor number libcurl has used, watching or parked (see context_for).
+  std::unordered_map<curl_socket_t, std::unique_ptr<SocketContext>> sockets_;
+
+  std::vector<std::unique_ptr<Transfer>> transfers_;
+  std::vector<Transfer*> idle_;
+  std::vector<Transfer*> active_;
+  std::vector<Transfer*> deferred_;
+  std::vector<Transfer*> finished_;
+  std::size_t in_flight_ = 0;
+  bool completing_ = false;
+  // Points at a flag of the running run_completions(), so that a completion that destroys the client
+  // stops the loop over the others instead of letting it touch freed members.
+  bool* alive_ = nullptr;
+};
+
+Client::Impl::Impl(uv_loop_t* loop, ClientOptions options, Completion on_complete)
+    : loop_(loop), options_(options), on_complete_(std::move(on_complete)), multi_(curl_multi_init()) {
+  if (!multi_) throw std::runtime_error("curl_multi_init failed");
+  auto timer = loop::allocate<uv_timer_t>();
+  uv_timer_init(loop_, timer.get());  // cannot fail on Unix
+  timer->data = this;
+  timer_ = loop::Handle<uv_timer_t>(std::move(timer));
+  auto idle = loop::allocate<uv_idle_t>();
+  uv_idle_init(loop_, idle.get());  // cannot fail on Unix
+  idle->data = this;
+  deferral_ = loop::Handle<uv_idle_t>(std::move(idle));
+  configure_multi();
+}
+
+void Client::Impl::configure_multi() {
+  // Typed locals: curl_multi_setopt is variadic and would accept a callback of the wrong type silently.
+  curl_socket_callback socket_fn = &Impl::cb_socket;
+  curl_multi_timer_callback timer_fn = &Impl::cb_timer;
+  CURLM* m = multi_.get();
+  curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, socket_fn);
+  curl_multi_setopt(m, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, timer_fn);
+  curl_multi_setopt(m, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(m, CURLMOPT_PIPELINING, options_.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+  if (options_.max_host_connections > 0)
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_host_connections);
+}
+
+Client::Impl::~Impl() {
+  if (alive_ != nullptr) *alive_ = false;
+  // libcurl's order: remove easy handles from the multi, clean them up, then clean up the multi (which
+  // closes the pooled connections and may still call cb_socket / cb_timer, so those targets stay alive).
+  for (Transfer* transfer : active_)
+    curl_multi_remove_handle(multi_.get(), transfer->easy());
+  active_.clear();
+  transfers_.clear();
+  multi_.reset();
+  sockets_.clear();
+}
+
+void Client::Impl::send(Request&& request, std::uint64_t tag) {
+  Transfer* transfer = acquire();
+  ++in_flight_;
+  if (CURLcode rc = transfer->prepare(std::move(request), tag); rc != CURLE_OK) {
+    transfer->fail(rc, "request refused before sending");
+    defer(transfer);
+    return;
+  }
+  if (CURLMcode rc = curl_multi_add_handle(multi_.get(), transfer->easy()); rc != CURLM_OK) {
+    spdlog::warn("http: curl_multi_add_handle: {}", curl_multi_strerror(rc));
+    transfer->fail(CURLE_FAILED_INIT, curl_multi_strerror(rc));
+    defer(transfer);
+    return;
+  }
+  activate(transfer);
+}
+
+void Client::Impl::abort_all() {
+  if (active_.empty()) return;
+  spdlog::debug("http: aborting {} requests in flight", active_.size());
+  while (!active_.empty()) {
+    Transfer* transfer = active_.back();
+    deactivate(transfer);
+    transfer->abort();
+    finished_.push_back(transfer);
+  }
+  run_completions();
+}
+
+void Client::Impl::on_uv_socket(uv_poll_t* poll, int status, int events) {
+  auto* context = static_cast<SocketContext*>(poll->data);
+  if (context != nullptr) context->owner->on_socket_ready(context->fd, status, events);
+}
+
+void Client::Impl::on_uv_timeout(uv_timer_t* timer) {
+  auto* self = static_cast<Impl*>(timer->data);
+  if (self != nullptr) self->drive(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void Client::Impl::on_uv_idle(uv_idle_t* idle) {
+  auto* self = static_cast<Impl*>(idle->data);
+  if (self != nullptr) self->complete_deferred();
+}
+
+int Client::Impl::cb_socket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
+  static_cast<Impl*>(userp)->update_socket(fd, what, static_cast<SocketContext*>(socketp));
+  // Never -1: libcurl 7.88 would mark the whole multi handle dead. A socket we failed to watch only stalls
+  // its own transfer until that transfer's timeout.
+  return 0;
+}
+
+int Client::Impl::cb_timer(CURLM*, long timeout_ms, void* userp) {
+  static_cast<Impl*>(userp)->arm_timer(timeout_ms);
+  return 0;
+}
+
+void Client::Impl::on_socket_ready(curl_socket_t fd, int status, int events) {
+  int flags = 0;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  }
+  drive(fd, flags);
+}
+
+void Client::Impl::update_socket(curl_socket_t fd, int what, SocketContext* context) {
+  if (what == CURL_POLL_REMOVE) {
+    park_socket(fd);
+  } else {
+    watch_socket(fd, what, context);
+  }
+}
+
+void Client::Impl::watch_socket(curl_socket_t fd, int what, SocketContext* context) {
+  if (context == nullptr) context = context_for(fd);
+  if (context == nullptr) return;
+  int events = 0;
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  if (int rc = uv_poll_start(context->poll.get(), events, &Impl::on_uv_socket); rc != 0)
+    spdlog::warn("http: uv_poll_start on socket {}: {}", fd, uv_strerror(rc));
+}
+
+// libcurl removes a kept-alive connection's socket after every transfer and adds it back for the next one.
+// Its watcher is therefore parked (stopped, kept) rather than closed: restarting it costs one epoll_ctl,
+// where a new uv_poll costs an allocation and four system calls. A parked watcher holds no registration in
+// the kernel, so it is also safe to restart for a different socket that got the same descriptor number.
+Client::Impl::SocketContext* Client::Impl::context_for(curl_socket_t fd) {
+  auto parked = sockets_.find(fd);
+  if (parked != sockets_.end()) {
+    curl_multi_assign(multi_.get(), fd, parked->second.get());
+    return parked->second.get();
+  }
+  auto poll = loop::allocate<uv_poll_t>();
+  if (int rc = uv_poll_init_socket(loop_, poll.get(), fd); rc != 0) {
+    spdlog::warn("http: uv_poll_init_socket on socket {}: {}", fd, uv_strerror(rc));
+    return nullptr;
+  }
+  auto context = std::make_unique<SocketContext>(SocketContext{this, fd, {}});
+  poll->data = context.get();
+  context->poll = loop::Handle<uv_poll_t>(std::move(poll));
+  SocketContext* raw = context.get();
+  sockets_.emplace(fd, std::move(context));
+  curl_multi_assign(multi_.get(), fd, raw);
+  return raw;
+}
+
+void Client::Impl::park_socket(curl_socket_t fd) {
+  auto found = sockets_.find(fd);
+  if (found == sockets_.end()) return;
+  // Stopping removes the descriptor from epoll now, before libcurl may close it.
+  uv_poll_stop(found->second->poll.get());
+  curl_multi_assign(multi_.get(), fd, nullptr);
+}
+
+void Client::Impl::arm_timer(long timeout_ms) {
+  if (timeout_ms < 0) {
+    uv_timer_stop(timer_.get());
+    return;
+  }
+  // 0 means "act now", but socket_action may not be called from inside this callback: a 0 ms uv timer
+  // runs it from the loop as soon as the current callback has returned.
+  uv_timer_start(timer_.get(), &Impl::on_uv_timeout, static_cast<std::uint64_t>(timeout_ms), 0);
+}
+
+bool Client::Impl::drive(curl_socket_t fd, int flags) {
+  int running = 0;
+  if (CURLMcode rc = curl_multi_socket_action(multi_.get(), fd, flags, &running); rc != CURLM_OK)
+    spdlog::debug("http: curl_multi_socket_action: {}", curl_multi_strerror(rc));
+  // Every socket_action may finish transfers, whichever event drove it.
+  collect_finished();
+  return run_completions();
+}
+
+void Client::Impl::collect_finished() {
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_.get(), &queued)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    // The message is invalid once its handle is removed: read it first.
+    CURLcode result = message->data.result;
+    Transfer* transfer = Transfer::from(message->easy_handle);
+    transfer->finish(result);
+    deactivate(transfer);
+    finished_.push_back(transfer);
+  }
+}
+
+bool Client::Impl::run_completions() {
+  // A completion that calls abort_all() only queues more work: the outer call finishes it.
+  if (completing_) return true;
+  completing_ = true;
+  bool alive = true;
+  alive_ = &alive;
+  // Indexes, not iterators: completions may append to finished_.
+  for (std::size_t i = 0; i < finished_.size(); ++i) {
+    Transfer* transfer = finished_[i];
+    --in_flight_;
+    on_complete_(transfer->tag(), std::move(transfer->response()));
+    if (!alive) return false;
+    transfer->recycle();
+    idle_.push_back(transfer);
+  }
+  finished_.clear();
+  alive_ = nullptr;
+  completing_ = false;
+  return true;
+}
+
+void Client::Impl::complete_deferred() {
+  uv_idle_stop(deferral_.get());
+  finished_.insert(finished_.end(), deferred_.begin(), deferred_.end());
+  deferred_.clear();
+  run_completions();
+}
+
+Transfer* Client::Impl::acquire() {
+  if (!idle_.empty()) {
+    Transfer* transfer = idle_.back();
+    idle_.pop_back();
+    return transfer;
+  }
+  const detail::TransferSettings settings{options_.http2, options_.verify_tls, options_.body_excerpt_bytes};
+  transfers_.push_back(std::make_unique<Transfer>(settings));
+  return transfers_.back().get();
+}
+
+void Client::Impl::activate(Transfer* transfer) {
+  transfer->active_slot = active_.size();
+  active_.push_back(transfer);
+}
+
+void Client::Impl::deactivate(Transfer* transfer) {
+  curl_multi_remove_handle(multi_.get(), transfer->easy());
+  Transfer* last = active_.back();
+  active_[transfer->active_slot] = last;
+  last->active_slot = transfer->active_slot;
+  active_.pop_back();
+}
+
+void Client::Impl::defer(Transfer* transfer) {
+  deferred_.push_back(transfer);
+  uv_idle_start(deferral_.get(), &Impl::on_uv_idle);
+}
+
+Client::Client(uv_loop_t* loop, ClientOptions options, Completion on_complete)
+    : impl_(std::make_unique<Impl>(loop, options, std::move(on_complete))) {}
+
+Client::~Client() = default;
+
+void Client::send(Request&& request, std::uint64_t tag) {
+  impl_->send(std::move(request), tag);
+}
+
+std::size_t Client::in_flight() const {
+  return impl_->in_flight();
+}
+
+void Client::abort_all() {
+  impl_->abort_all();
+}
+
+}  // namespace http

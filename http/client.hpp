@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <uv.h>
+
+#include "http/request.hpp"
+
+namespace http {
+
+struct ClientOptions {
+  // Upper bound on connections kept open per host (0: libcurl's default, unlimited).
+  long max_host_connections = 0;
+  // Let HTTP/2 multiplex many requests over one connection where the server supports it (https).
+  bool http2 = true;
+  // How many leading bytes of each response body to keep in Response::body_excerpt.
+  std::size_t body_excerpt_bytes = 256;
+  // Verify TLS peers and host names. Always on in production; the option exists for tests only.
+  bool verify_tls = true;
+};
+
+// libcurl's multi interface driven by a libuv loop (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION with
+// uv_poll and one uv_timer), with connection reuse. Non-blocking: send() returns at once and the completion
+// callback runs later on the loop thread, exactly once per request, never inside send().
+class Client {
+ public:
+  // `tag` is the caller's identifier of the request, handed back with its response.
+  using Completion = std::function<void(std::uint64_t tag, Response&& response)>;
+
+  Client(uv_loop_t* loop, ClientOptions options, Completion on_complete);
+  // Aborts whatever is in flight without running completions.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void send(Request&& request, std::uint64_t tag);
+  std::size_t in_flight() const;
+  // Aborts every request in flight; each completes with a transport error ("aborted").
+  void abort_all();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace http

@@ -1,0 +1,83 @@
+#pragma once
+
+// Private to http::Client: one request's easy handle and buffers.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include "http/request.hpp"
+
+namespace http::detail {
+
+struct EasyDeleter {
+  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+};
+using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+struct TransferSettings {
+  bool http2 = true;
+  bool verify_tls = true;
+  std::size_t body_excerpt_bytes = 256;
+};
+
+// An easy handle with the buffers of the request it carries. Transfers are pooled and reused: the options
+// that never change are set once, and each request only re-sets what differs, so the handle keeps its
+// connection-independent state (and its allocations) from one request to the next.
+class Transfer {
+ public:
+  explicit Transfer(const TransferSettings& settings);
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  // Loads the request into the handle. On failure the returned code says which option was refused.
+  [[nodiscard]] CURLcode prepare(Request&& request, std::uint64_t tag);
+  // Fills the response from a transfer that libcurl reports done with `result`.
+  void finish(CURLcode result);
+  // Marks the request failed below HTTP; `detail` is appended to curl's text for `code` when non-empty.
+  void fail(CURLcode code, std::string_view detail);
+  void abort();
+  // Drops what belonged to the last request, keeping the handle and buffer capacity for the next.
+  void recycle();
+
+  CURL* easy() const { return easy_.get(); }
+  std::uint64_t tag() const { return tag_; }
+  Response& response() { return response_; }
+  static Transfer* from(CURL* easy);
+
+  // Position in the client's list of active transfers (bookkeeping owned by the client).
+  std::size_t active_slot = 0;
+
+ private:
+  bool open_handle();
+  [[nodiscard]] CURLcode set_fixed_options();
+  [[nodiscard]] CURLcode set_headers(const std::vector<std::string>& lines);
+  [[nodiscard]] CURLcode set_method(const std::string& method);
+  void on_header_line(std::string_view line);
+  void on_body_bytes(std::string_view bytes);
+
+  static std::size_t cb_header(char* data, std::size_t size, std::size_t count, void* userp);
+  static std::size_t cb_write(char* data, std::size_t size, std::size_t count, void* userp);
+
+  TransferSettings settings_;
+  EasyPtr easy_;
+  SlistPtr headers_;
+  std::string body_;  // CURLOPT_POSTFIELDS points here: libcurl does not copy it
+  std::uint64_t tag_ = 0;
+  std::chrono::steady_clock::time_point started_{};
+  Response response_;
+  char error_detail_[CURL_ERROR_SIZE] = {};
+};
+
+}  // namespace http::detail

@@ -1,0 +1,359 @@
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <curl/curl.h>
+
+#include "http/retry_after.hpp"
+#include "tests/http/client_harness.hpp"
+#include "tests/support/http_server.hpp"
+
+using namespace std::chrono_literals;
+using http_test::ClientHarness;
+using http_test::request_to;
+using testkit::HttpServer;
+using testkit::RecordedRequest;
+using testkit::Reply;
+
+namespace {
+
+Reply by_path(const RecordedRequest& request) {
+  if (request.path == "/missing") return Reply::with_status(404);
+  if (request.path == "/broken") return Reply::with_status(500);
+  return Reply::with_status(200);
+}
+
+}  // namespace
+
+TEST_CASE("client: a 200 response arrives with its body, and the request arrives intact", "[client]") {
+  HttpServer server([](const RecordedRequest&) {
+    Reply reply = Reply::with_status(200, {{"X-Reply", "yes"}});
+    reply.body = "hello from the server";
+    return reply;
+  });
+  ClientHarness h;
+  http::Request request = request_to(server.url("/hook?x=1"));
+  request.method = "PUT";
+  request.headers = {"Content-Type: application/json", "webhook-id: 42", "X-Custom: a b c"};
+  request.body = std::string("{\"k\":\"v\"}\0\xff tail", 17);
+  const std::string sent_body = request.body;
+  h.send(std::move(request), 7);
+
+  REQUIRE(h.run_until_completed(1));
+  REQUIRE(h.completed.size() == 1);
+  const http::Response& response = h.completed[0].response;
+  CHECK(h.completed[0].tag == 7);
+  CHECK(response.status == 200);
+  CHECK(response.transport_error == 0);
+  CHECK(response.error.empty());
+  CHECK(response.body_excerpt == "hello from the server");
+  CHECK(response.retry_after.empty());
+  CHECK(response.elapsed.count() > 0);
+  CHECK_FALSE(h.completed_inside_send);
+  CHECK(h.client->in_flight() == 0);
+
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].method == "PUT");
+  CHECK(requests[0].path == "/hook?x=1");
+  CHECK(requests[0].body == sent_body);
+  CHECK(requests[0].header("content-type") == "application/json");
+  CHECK(requests[0].header("Webhook-Id") == "42");
+  CHECK(requests[0].header("X-Custom") == "a b c");
+  CHECK(requests[0].header("Content-Length") == std::to_string(sent_body.size()));
+  CHECK(requests[0].header("Expect").empty());
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: POST is the default method and a large body is sent without Expect: 100-continue",
+          "[client]") {
+  HttpServer server;
+  ClientHarness h;
+  std::string big(2 << 20, 'x');
+  big.front() = '[';
+  big.back() = ']';
+  h.send(request_to(server.url("/big"), big), 1);
+
+  REQUIRE(h.run_until_completed(1));
+  CHECK(h.completed[0].response.status == 200);
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].method == "POST");
+  CHECK(requests[0].body == big);
+  CHECK(requests[0].header("Expect").empty());
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: only the first body_excerpt_bytes of a response body are kept", "[client]") {
+  HttpServer server([](const RecordedRequest&) {
+    Reply reply = Reply::with_status(200);
+    reply.body = std::string(100'000, 'b');
+    return reply;
+  });
+  http::ClientOptions options;
+  options.body_excerpt_bytes = 16;
+  ClientHarness h(options);
+  h.send(request_to(server.url()), 1);
+  REQUIRE(h.run_until_completed(1));
+  CHECK(h.completed[0].response.status == 200);
+  CHECK(h.completed[0].response.body_excerpt == std::string(16, 'b'));
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: 500 and 404 statuses are reported as statuses", "[client]") {
+  HttpServer server(by_path);
+  ClientHarness h;
+  h.send(request_to(server.url("/broken")), 1);
+  h.send(request_to(server.url("/missing")), 2);
+  REQUIRE(h.run_until_completed(2));
+  REQUIRE(h.completed.size() == 2);
+  std::map<std::uint64_t, http::Response> by_tag;
+  for (auto& c : h.completed)
+    by_tag[c.tag] = c.response;
+  CHECK(by_tag[1].status == 500);
+  CHECK(by_tag[1].transport_error == 0);
+  CHECK(by_tag[2].status == 404);
+  CHECK(by_tag[2].transport_error == 0);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: 429 with Retry-After has the header captured, whatever its case", "[client]") {
+  HttpServer server([](const RecordedRequest& request) {
+    const std::string name = request.path == "/lower" ? "retry-after" : "Retry-After";
+    return Reply::with_status(429, {{name, "2"}});
+  });
+  ClientHarness h;
+  h.send(request_to(server.url("/upper")), 1);
+  h.send(request_to(server.url("/lower")), 2);
+  REQUIRE(h.run_until_completed(2));
+  for (const auto& c : h.completed) {
+    CHECK(c.response.status == 429);
+    CHECK(c.response.retry_after == "2");
+    const auto delay = http::parse_retry_after(c.response.retry_after, std::chrono::system_clock::now());
+    REQUIRE(delay.has_value());
+    CHECK(*delay == 2000ms);
+  }
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a hanging server hits the total timeout", "[client]") {
+  HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
+  ClientHarness h;
+  http::Request request = request_to(server.url());
+  request.total_timeout = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  h.send(std::move(request), 1);
+  REQUIRE(h.run_until_completed(1, 5s));
+  const auto took = std::chrono::steady_clock::now() - started;
+  const http::Response& response = h.completed[0].response;
+  CHECK(response.status == 0);
+  CHECK(response.transport_error == CURLE_OPERATION_TIMEDOUT);
+  CHECK_THAT(response.error, Catch::Contains("Timeout"));
+  CHECK(took >= 290ms);
+  CHECK(took < 3s);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a closed port is a connection-refused transport error", "[client]") {
+  std::string url;
+  {
+    HttpServer gone;
+    url = gone.url("/");
+  }
+  ClientHarness h;
+  h.send(request_to(url), 1);
+  REQUIRE(h.run_until_completed(1));
+  const http::Response& response = h.completed[0].response;
+  CHECK(response.status == 0);
+  CHECK(response.transport_error == CURLE_COULDNT_CONNECT);
+  CHECK_FALSE(response.error.empty());
+  CHECK_FALSE(response.has_status());
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a connection reset by the server is a transport error", "[client]") {
+  HttpServer server([](const RecordedRequest&) { return Reply::reset(); });
+  ClientHarness h;
+  h.send(request_to(server.url()), 1);
+  REQUIRE(h.run_until_completed(1));
+  const http::Response& response = h.completed[0].response;
+  CHECK(response.status == 0);
+  CHECK(response.transport_error != 0);
+  CHECK_FALSE(response.error.empty());
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a host that does not resolve is a resolve error", "[client]") {
+  ClientHarness h;
+  h.send(request_to("http://nonexistent.invalid/"), 1);
+  REQUIRE(h.run_until_completed(1, 30s));
+  const http::Response& response = h.completed[0].response;
+  CHECK(response.status == 0);
+  CHECK(response.transport_error == CURLE_COULDNT_RESOLVE_HOST);
+  CHECK_THAT(response.error, Catch::Contains("nonexistent.invalid"));
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a scheme other than http(s) is refused by libcurl, not sent", "[client]") {
+  ClientHarness h;
+  h.send(request_to("ftp://127.0.0.1/"), 1);
+  REQUIRE(h.run_until_completed(1));
+  CHECK(h.completed[0].response.transport_error == CURLE_UNSUPPORTED_PROTOCOL);
+  CHECK_FALSE(h.completed_inside_send);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: sequential requests reuse one connection", "[client]") {
+  HttpServer server;
+  ClientHarness h;
+  for (std::uint64_t tag = 1; tag <= 5; ++tag) {
+    h.send(request_to(server.url()), tag);
+    REQUIRE(h.run_until_completed(tag));
+    CHECK(h.completed.back().response.status == 200);
+  }
+  CHECK(server.connections_accepted() == 1);
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 5);
+  for (const auto& r : requests)
+    CHECK(r.connection_id == requests[0].connection_id);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: 500 concurrent requests all complete exactly once", "[client]") {
+  const std::size_t limit = GENERATE(0, 8);  // 0: one connection each; 8: the rest queue inside libcurl
+  HttpServer server;
+  http::ClientOptions options;
+  options.max_host_connections = static_cast<long>(limit);
+  ClientHarness h(options);
+  constexpr std::uint64_t kCount = 500;
+  for (std::uint64_t tag = 0; tag < kCount; ++tag)
+    h.send(request_to(server.url(), std::to_string(tag)), tag);
+  CHECK(h.client->in_flight() == kCount);
+
+  REQUIRE(h.run_until_completed(kCount, 30s));
+  CHECK(h.completed.size() == kCount);
+  std::set<std::uint64_t> tags;
+  for (const auto& c : h.completed) {
+    CHECK(c.response.status == 200);
+    tags.insert(c.tag);
+  }
+  CHECK(tags.size() == kCount);
+  CHECK(h.client->in_flight() == 0);
+  CHECK(server.request_count() == kCount);
+  if (limit > 0) CHECK(server.connections_accepted() <= limit);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: abort_all completes each request in flight once, with \"aborted\"", "[client]") {
+  HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
+  ClientHarness h;
+  constexpr std::uint64_t kCount = 10;
+  for (std::uint64_t tag = 0; tag < kCount; ++tag)
+    h.send(request_to(server.url()), tag);
+  REQUIRE(h.run_until([&] { return server.request_count() == kCount; }));
+  CHECK(h.completed.empty());
+
+  h.client->abort_all();
+  REQUIRE(h.completed.size() == kCount);
+  std::set<std::uint64_t> tags;
+  for (const auto& c : h.completed) {
+    CHECK(c.response.status == 0);
+    CHECK(c.response.transport_error == CURLE_ABORTED_BY_CALLBACK);
+    CHECK(c.response.error == "aborted");
+    tags.insert(c.tag);
+  }
+  CHECK(tags.size() == kCount);
+  CHECK(h.client->in_flight() == 0);
+  h.client->abort_all();  // nothing left: no second completion
+  uv_run(h.loop.get(), UV_RUN_NOWAIT);
+  CHECK(h.completed.size() == kCount);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a completion may send again, re-entrantly", "[client]") {
+  HttpServer server;
+  ClientHarness h;
+  constexpr std::uint64_t kChain = 20;
+  h.on_complete = [&](ClientHarness::Completed& done) {
+    if (done.tag + 1 < kChain)
+      h.client->send(request_to(server.url(), std::to_string(done.tag + 1)), done.tag + 1);
+  };
+  h.send(request_to(server.url(), "0"), 0);
+  REQUIRE(h.run_until_completed(kChain));
+  REQUIRE(h.completed.size() == kChain);
+  for (std::uint64_t i = 0; i < kChain; ++i) {
+    CHECK(h.completed[i].tag == i);
+    CHECK(h.completed[i].response.status == 200);
+  }
+  CHECK(server.connections_accepted() == 1);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a request libcurl refuses up front completes later, never inside send()", "[client]") {
+  ClientHarness h;
+  // Longer than libcurl accepts for any string option (CURL_MAX_INPUT_LENGTH), so setting the URL fails.
+  std::string url = "http://127.0.0.1/" + std::string(9'000'000, 'a');
+  h.send(request_to(std::move(url)), 1);
+  CHECK(h.completed.empty());
+  CHECK(h.client->in_flight() == 1);
+  REQUIRE(h.run_until_completed(1));
+  CHECK_FALSE(h.completed_inside_send);
+  CHECK(h.completed[0].response.transport_error == CURLE_BAD_FUNCTION_ARGUMENT);
+  CHECK(h.client->in_flight() == 0);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: destroying the client with requests in flight runs no completion", "[client]") {
+  HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
+  ClientHarness h;
+  for (std::uint64_t tag = 0; tag < 3; ++tag)
+    h.send(request_to(server.url()), tag);
+  REQUIRE(h.run_until([&] { return server.request_count() == 3; }));
+  REQUIRE(h.finish() == 0);
+  CHECK(h.completed.empty());
+}
+
+TEST_CASE("client: a completion may destroy the client", "[client]") {
+  HttpServer server;
+  ClientHarness h;
+  h.on_complete = [&](ClientHarness::Completed&) { h.client.reset(); };
+  h.send(request_to(server.url()), 1);
+  h.send(request_to(server.url()), 2);
+  REQUIRE(h.run_until([&] { return h.client == nullptr; }));
+  CHECK(h.completed.size() == 1);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a pooled transfer carries nothing over from its previous request", "[client]") {
+  HttpServer server([](const RecordedRequest& request) {
+    Reply reply = Reply::with_status(200);
+    reply.body = request.method;
+    return reply;
+  });
+  ClientHarness h;
+  const std::vector<std::pair<std::string, std::string>> steps = {
+      {"PUT", "put-body"}, {"GET", ""}, {"HEAD", ""}, {"POST", ""}, {"DELETE", ""}, {"PATCH", "patch-body"}};
+  for (const auto& [method, body] : steps) {
+    http::Request request = request_to(server.url("/" + method), body);
+    request.method = method;
+    request.headers = {"X-Step: " + method};
+    h.send(std::move(request), h.completed.size());
+    REQUIRE(h.run_until_completed(h.completed.size() + 1));
+    INFO(method);
+    CHECK(h.completed.back().response.status == 200);
+    CHECK(h.completed.back().response.body_excerpt == (method == "HEAD" ? "" : method));
+  }
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == steps.size());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    INFO(steps[i].first);
+    CHECK(requests[i].method == steps[i].first);
+    CHECK(requests[i].body == steps[i].second);
+    CHECK(requests[i].header("X-Step") == steps[i].first);
+    CHECK(requests[i].headers.size() < 8);  // no header left over from an earlier step
+  }
+  CHECK(requests[3].header("Content-Length") == "0");  // an empty POST still says it has no body
+  CHECK(server.connections_accepted() == 1);
+  REQUIRE(h.finish() == 0);
+}
