@@ -1,0 +1,396 @@
+#include "relay/dispatcher.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+#include "relay/cli.hpp"
+#include "relay/log.hpp"
+#include "relay/outbox_queries.hpp"
+#include "relay/version.hpp"
+#include "sql/embedded.hpp"
+
+namespace relay {
+
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Rows the sweep moves per statement; a larger backlog is swept in several statements back to back.
+constexpr int kSweepBatch = 1000;
+// How often a busy relay logs its running totals.
+constexpr milliseconds kSummaryInterval{60'000};
+// After --shutdown-timeout, how long the relay still tries to record outcomes before giving up on them.
+constexpr milliseconds kFinalGrace{5'000};
+// Pause before claiming again after a claim statement failed (not a broken connection).
+constexpr milliseconds kClaimRetryPause{1'000};
+// Work connections give up on a statement that hangs rather than stall the relay forever.
+constexpr const char* kStatementTimeout = "SET statement_timeout = '30s'";
+
+int expected_schema_version() {
+  return outbox_sql::migrations().back().version;
+}
+
+pg::ConnectionOptions connection_options(const Config& config, const char* role, bool work) {
+  pg::ConnectionOptions o;
+  o.name = role;
+  o.application_name = config.service_name + ":" + role;
+  o.connect_timeout = config.connect_timeout;
+  if (work) o.session_setup.emplace_back(kStatementTimeout);
+  return o;
+}
+
+Outcome::Status to_status(Verdict v) {
+  switch (v) {
+    case Verdict::sent:
+      return Outcome::Status::sent;
+    case Verdict::failed:
+      return Outcome::Status::failed;
+    case Verdict::dead:
+      return Outcome::Status::dead;
+  }
+  return Outcome::Status::failed;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo& info,
+                       std::string lease_owner, Events events)
+    : loop_(loop),
+      config_(config),
+      lease_owner_(std::move(lease_owner)),
+      events_(std::move(events)),
+      policy_(config.retry),
+      delivery_{.default_target = config.target,
+                .method = config.method,
+                .connect_timeout = config.connect_timeout,
+                .total_timeout = config.http_timeout,
+                .max_payload_bytes = config.max_payload_bytes,
+                .user_agent = std::string("outbox-relay/") + version},
+      listener_(loop, info, connection_options(config, "listen", false), config.channel,
+                pg::Listener::Events{.on_listening = [this] { wake(); },
+                                     .on_lost = nullptr,
+                                     .on_notification = [this](pg::Notification&&) { wake(); }}),
+      claim_conn_(loop, info, connection_options(config, "claim", true),
+                  pg::ConnectionEvents{.on_ready = [this] { on_claim_connection_ready(); },
+                                       .on_lost = [this](std::string_view) { schema_ok_ = false; },
+                                       .on_notification = nullptr}),
+      writer_(loop, info, connection_options(config, "complete", true), lease_owner_),
+      http_(loop, http::ClientOptions{},
+            [this](std::uint64_t tag, http::Response&& r) { on_response(tag, std::move(r)); }),
+      sweep_timer_(loop, [this] { sweep(); }),
+      shutdown_timer_(loop, [this] { abandoning_ ? on_final_grace_expired() : on_shutdown_deadline(); }),
+      summary_timer_(loop, [this] { log_summary(); }),
+      slots_(static_cast<std::size_t>(config.concurrency)) {
+  free_slots_.reserve(slots_.size());
+  // Reversed so that slot 0 is handed out first: the low slots stay warm.
+  for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;)
+    free_slots_.push_back(i);
+  writer_.on_idle([this] { maybe_finish_stop(); });
+  writer_.on_successor_unblocked([this] { wake(); });
+}
+
+void Dispatcher::start() {
+  log::event(spdlog::level::info, "relay started",
+             {{"lease_owner", lease_owner_},
+              {"channel", config_.channel},
+              {"concurrency", config_.concurrency},
+              {"batch_size", config_.batch_size}});
+  if (config_.target.empty())
+    log::event(spdlog::level::warn, "no default target",
+               {{"detail", "rows without target_url will go dead; set --target or OUTBOX_TARGET_URL"}});
+  listener_.start();
+  claim_conn_.start();
+  writer_.start();
+  summary_timer_.start(kSummaryInterval);
+}
+
+// ---- connections and wake-ups ----
+
+void Dispatcher::on_claim_connection_ready() {
+  claim_conn_.execute(std::string(queries::schema_check), {},
+                      [this](pg::Result&& r) { on_schema_checked(std::move(r)); });
+}
+
+void Dispatcher::on_schema_checked(pg::Result&& result) {
+  if (result.connection_failed()) return;  // on_ready runs again after the reconnect
+  if (!result.ok()) {
+    const auto state = result.sqlstate();
+    if (state == "42P01" || state == "3F000") {
+      events_.on_fatal(exit_code::schema, "the outbox schema is missing: run `outbox-relay migrate` first");
+    } else {
+      events_.on_fatal(exit_code::infrastructure, "checking the outbox schema failed: " + result.error());
+    }
+    return;
+  }
+  const auto found = result.is_null(0, 0) ? 0 : result.int64(0, 0);
+  if (found != expected_schema_version()) {
+    const bool older = found < expected_schema_version();
+    events_.on_fatal(exit_code::schema,
+                     "the outbox schema is at version " + std::to_string(found) + " but this relay needs " +
+                         std::to_string(expected_schema_version()) +
+                         (older ? ": run `outbox-relay migrate`" : ": upgrade outbox-relay"));
+    return;
+  }
+  if (result.is_null(0, 1)) {
+    log::event(spdlog::level::warn, "no notify trigger",
+               {{"detail", "rows are found only by the sweep; run `outbox-relay migrate`"}});
+  } else if (result.value(0, 1) != config_.channel) {
+    log::event(spdlog::level::warn, "notify channel mismatch",
+               {{"trigger_channel", result.value(0, 1)},
+                {"channel", config_.channel},
+                {"detail", "run `outbox-relay migrate --channel` with the relay's channel"}});
+  }
+  schema_ok_ = true;
+  sweep();
+}
+
+void Dispatcher::wake() {
+  ++wakes_;
+  want_claim_ = true;
+  maybe_claim();
+}
+
+void Dispatcher::sweep() {
+  if (stopping_ || !schema_ok_) return;
+  if (claiming_ || sweeping_) {
+    sweep_wanted_ = true;
+    return;
+  }
+  sweep_wanted_ = false;
+  sweeping_ = true;
+  claim_conn_.execute(std::string(queries::sweep),
+                      {std::to_string(kSweepBatch), std::to_string(policy_.max_attempts(0))},
+                      [this](pg::Result&& r) { on_swept(std::move(r)); });
+}
+
+void Dispatcher::on_swept(pg::Result&& result) {
+  sweeping_ = false;
+  if (!result.ok()) {
+    if (!result.connection_failed()) spdlog::error("sweep failed: {}", result.error());
+    sweep_timer_.start(kClaimRetryPause);
+    return;
+  }
+  const auto changed = result.int64(0, 0);
+  next_due_.reset();
+  if (!result.is_null(0, 1)) note_due_at(Clock::now() + milliseconds(result.int64(0, 1)));
+  if (changed > 0) spdlog::debug("sweep put {} rows back to pending", changed);
+  if (changed >= kSweepBatch) sweep_wanted_ = true;
+  arm_sweep_timer();
+  wake();
+}
+
+void Dispatcher::note_due_at(Clock::time_point due) {
+  if (!next_due_ || due < *next_due_) {
+    next_due_ = due;
+    arm_sweep_timer();
+  }
+}
+
+void Dispatcher::arm_sweep_timer() {
+  if (stopping_) return;
+  auto delay = config_.poll_interval;
+  if (next_due_) {
+    const auto until_due = std::chrono::ceil<milliseconds>(*next_due_ - Clock::now());
+    delay = std::clamp(until_due, milliseconds(0), delay);
+  }
+  sweep_timer_.start(delay);
+}
+
+// ---- claims and sends ----
+
+void Dispatcher::maybe_claim() {
+  if (sweep_wanted_ && !claiming_ && !sweeping_) {
+    sweep();
+    return;
+  }
+  if (stopping_ || !schema_ok_ || claiming_ || sweeping_ || !want_claim_ || free_slots_.empty()) return;
+  const int requested = std::min<int>(config_.batch_size, static_cast<int>(free_slots_.size()));
+  claiming_ = true;
+  const std::uint64_t wake_seen = wakes_;
+  log::event(spdlog::level::debug, "start batch", {{"limit", requested}});
+  claim_conn_.execute(
+      std::string(queries::claim),
+      {lease_owner_, std::to_string(config_.lease.count()), std::to_string(requested)},
+      [this, requested, wake_seen](pg::Result&& r) { on_claimed(std::move(r), requested, wake_seen); });
+}
+
+void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wake_seen) {
+  if (!result.ok()) {
+    claiming_ = false;
+    if (!result.connection_failed()) {
+      spdlog::error("claiming rows failed, retrying in {} ms: {}", kClaimRetryPause.count(), result.error());
+      sweep_timer_.start(kClaimRetryPause);
+    }
+    maybe_finish_stop();
+    return;
+  }
+  const int rows = result.rows();
+  // Only this claim could take slots since it was sent, and it asked for no more than were free then.
+  assert(rows <= requested && static_cast<std::size_t>(rows) <= free_slots_.size());
+  counters_.claimed += static_cast<std::uint64_t>(rows);
+  // `claiming_` stays set while the rows are dispatched: a row finishing at once (rejected) must not start
+  // another claim that would count the slots this loop is about to take.
+  for (int row = 0; row < rows; ++row) {
+    if (stopping_) {
+      give_back(result, row);
+      continue;
+    }
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot].busy = true;
+    slots_[slot].message.assign_from(result, row);
+    dispatch(slot);
+  }
+  claiming_ = false;
+  // A short batch means the table had nothing more due when the claim looked, unless a wake-up arrived
+  // since the claim was sent: its rows may have committed after the claim's snapshot.
+  if (rows < requested && wakes_ == wake_seen) want_claim_ = false;
+  maybe_claim();
+  maybe_finish_stop();
+}
+
+void Dispatcher::dispatch(std::uint32_t slot_index) {
+  const Message& m = slots_[slot_index].message;
+  if (std::string why = build_request(m, delivery_, request_); !why.empty()) {
+    finish(slot_index, RetryPolicy::reject(std::move(why)));
+    return;
+  }
+  http_.send(std::move(request_), slot_index);
+  request_ = http::Request{};
+}
+
+void Dispatcher::on_response(std::uint64_t tag, http::Response&& response) {
+  const auto slot_index = static_cast<std::uint32_t>(tag);
+  if (abandoning_ && !response.has_status()) {
+    // Aborted at the shutdown deadline: the request may or may not have arrived, so the attempt stands.
+    Outcome o;
+    o.id = slots_[slot_index].message.id;
+    o.status = Outcome::Status::pending;
+    o.error = "interrupted by shutdown after " + std::to_string(config_.shutdown_timeout.count()) + " ms";
+    slots_[slot_index].busy = false;
+    free_slots_.push_back(slot_index);
+    ++counters_.released;
+    writer_.record(std::move(o));
+    maybe_finish_stop();
+    return;
+  }
+  const Message& m = slots_[slot_index].message;
+  finish(slot_index, policy_.decide(response, m.attempts, m.max_attempts, std::chrono::system_clock::now()));
+}
+
+void Dispatcher::finish(std::uint32_t slot_index, const Decision& decision) {
+  Slot& slot = slots_[slot_index];
+  const Message& m = slot.message;
+  switch (decision.verdict) {
+    case Verdict::sent:
+      ++counters_.sent;
+      break;
+    case Verdict::failed:
+      ++counters_.failed;
+      note_due_at(Clock::now() + decision.delay);
+      break;
+    case Verdict::dead:
+      ++counters_.dead;
+      break;
+  }
+  if (decision.verdict != Verdict::sent) {
+    log::event(spdlog::level::warn, "send failed",
+               {{"message_id", m.id},
+                {"topic", m.topic},
+                {"attempt", m.attempts},
+                {"status", decision.http_status},
+                {"outcome", decision.verdict == Verdict::dead ? "dead" : "failed"},
+                {"retry_in_ms", decision.delay.count()},
+                {"error", decision.error}});
+  }
+  writer_.record(Outcome{.id = m.id,
+                         .status = to_status(decision.verdict),
+                         .refund = false,
+                         .http_status = decision.http_status,
+                         .error = decision.error,
+                         .retry_delay = decision.delay,
+                         .unblocks_successor = m.ordered && decision.verdict != Verdict::failed});
+  slot.busy = false;
+  free_slots_.push_back(slot_index);
+  maybe_claim();
+  maybe_finish_stop();
+}
+
+void Dispatcher::give_back(const pg::Result& claimed, int row) {
+  ++counters_.released;
+  Outcome o;
+  o.id = claimed.int64(row, queries::kId);
+  o.status = Outcome::Status::pending;
+  o.refund = true;
+  writer_.record(std::move(o));
+}
+
+// ---- shutdown ----
+
+void Dispatcher::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  log::event(spdlog::level::info, "stopping",
+             {{"in_flight", http_.in_flight()}, {"shutdown_timeout_ms", config_.shutdown_timeout.count()}});
+  sweep_timer_.stop();
+  summary_timer_.stop();
+  listener_.close();
+  shutdown_timer_.start(config_.shutdown_timeout);
+  maybe_finish_stop();
+}
+
+void Dispatcher::on_shutdown_deadline() {
+  log::event(spdlog::level::warn, "shutdown deadline reached",
+             {{"in_flight", http_.in_flight()}, {"unrecorded_outcomes", writer_.backlog()}});
+  abandoning_ = true;
+  shutdown_timer_.start(kFinalGrace);
+  // Each aborted request completes through on_response, which gives its row back.
+  http_.abort_all();
+  maybe_finish_stop();
+}
+
+void Dispatcher::on_final_grace_expired() {
+  stopped_cleanly_ = false;
+  log::event(spdlog::level::err, "outcomes not recorded",
+             {{"count", writer_.backlog()},
+              {"detail",
+               "the database is unreachable; these rows keep their lease until it expires, then they "
+               "are retried"}});
+  stopped_ = true;
+  claim_conn_.close();
+  writer_.close();
+  log_summary();
+  events_.on_stopped();
+}
+
+void Dispatcher::maybe_finish_stop() {
+  if (!stopping_ || stopped_) return;
+  if (claiming_ || http_.in_flight() > 0 || !writer_.idle()) return;
+  stopped_ = true;
+  shutdown_timer_.stop();
+  claim_conn_.close();
+  writer_.close();
+  log_summary();
+  events_.on_stopped();
+}
+
+void Dispatcher::log_summary() {
+  const Counters& c = counters_;
+  const bool changed = c.sent != last_summary_.sent || c.failed != last_summary_.failed ||
+                       c.dead != last_summary_.dead || c.released != last_summary_.released;
+  if (changed || stopping_) {
+    log::event(spdlog::level::info, "summary",
+               {{"processed", c.sent + c.failed + c.dead},
+                {"sent", c.sent},
+                {"failed", c.failed},
+                {"dead", c.dead},
+                {"released", c.released},
+                {"lease_lost", writer_.lease_lost()},
+                {"mode", "run"}});
+    last_summary_ = c;
+  }
+  if (!stopping_) summary_timer_.start(kSummaryInterval);
+}
+
+}  // namespace relay

@@ -1,0 +1,131 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <uv.h>
+
+#include "http/client.hpp"
+#include "loop/timer.hpp"
+#include "pg/connection.hpp"
+#include "pg/listener.hpp"
+#include "relay/config.hpp"
+#include "relay/message.hpp"
+#include "relay/outcome_writer.hpp"
+#include "relay/retry_policy.hpp"
+
+namespace relay {
+
+// The relay's cycle (SPEC §5), on one libuv loop:
+//   wake (NOTIFY, sweep timer, a completion freeing a slot)
+//   -> claim as many due rows as there are free slots (at most batch-size), in one short transaction
+//   -> start their HTTP requests (a sliding window of at most `concurrency` in flight)
+//   -> as responses arrive, decide each row's fate and hand it to the OutcomeWriter (batched UPDATEs)
+//   -> claim again while rows remain; otherwise sleep until a NOTIFY or the sweep timer, armed for the
+//      earliest retry or lease expiry (and at most poll-interval away).
+// Three connections: one LISTENs, one claims and sweeps, one records outcomes, so that none waits behind
+// another's statement.
+class Dispatcher {
+ public:
+  struct Events {
+    // An error the relay cannot work around (the schema is missing or of another version). The owner
+    // should stop the process with `exit_code`.
+    std::function<void(int exit_code, const std::string& reason)> on_fatal;
+    // After stop(): in-flight requests finished or were abandoned, leases given back, outcomes recorded
+    // (or, if the database stayed unreachable, given up on: see stopped_cleanly()).
+    std::function<void()> on_stopped;
+  };
+  struct Counters {
+    std::uint64_t claimed = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t dead = 0;
+    std::uint64_t released = 0;
+  };
+
+  Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo& info, std::string lease_owner,
+             Events events);
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  void start();
+  // Graceful stop: no more claims; in-flight requests may finish until --shutdown-timeout, then they are
+  // abandoned; every row not sent goes back to pending without a lease; then on_stopped runs.
+  void stop();
+
+  const Counters& counters() const { return counters_; }
+  // False when some outcome could not be recorded before giving up (the database stayed unreachable);
+  // those rows keep their lease until it expires, then another relay retries them.
+  bool stopped_cleanly() const { return stopped_cleanly_; }
+  const std::string& lease_owner() const { return lease_owner_; }
+
+ private:
+  struct Slot {
+    Message message;
+    bool busy = false;
+  };
+
+  // Connections and wake-ups.
+  void on_claim_connection_ready();
+  void on_schema_checked(pg::Result&& result);
+  void wake();
+  // The sweep: due retries and expired leases back to pending; learns when the next one is due.
+  void sweep();
+  void on_swept(pg::Result&& result);
+  void arm_sweep_timer();
+  void note_due_at(std::chrono::steady_clock::time_point due);
+
+  // Claims and sends.
+  void maybe_claim();
+  void on_claimed(pg::Result&& result, int requested, std::uint64_t wake_seen);
+  void dispatch(std::uint32_t slot_index);
+  void on_response(std::uint64_t tag, http::Response&& response);
+  void finish(std::uint32_t slot_index, const Decision& decision);
+  void give_back(const pg::Result& claimed, int row);
+
+  // Shutdown.
+  void on_shutdown_deadline();
+  void on_final_grace_expired();
+  void maybe_finish_stop();
+  void log_summary();
+
+  uv_loop_t* loop_;
+  const Config& config_;
+  std::string lease_owner_;
+  Events events_;
+  RetryPolicy policy_;
+  DeliverySettings delivery_;
+
+  pg::Listener listener_;
+  pg::Connection claim_conn_;
+  OutcomeWriter writer_;
+  http::Client http_;
+  loop::Timer sweep_timer_;
+  loop::Timer shutdown_timer_;
+  loop::Timer summary_timer_;
+
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  http::Request request_;
+
+  bool schema_ok_ = false;
+  bool claiming_ = false;
+  bool sweeping_ = false;
+  bool sweep_wanted_ = false;
+  bool want_claim_ = false;
+  std::uint64_t wakes_ = 0;  // notifications and other reasons to look at the table, counted
+  std::optional<std::chrono::steady_clock::time_point> next_due_;
+
+  bool stopping_ = false;
+  bool abandoning_ = false;  // past the shutdown deadline: in-flight requests are being aborted
+  bool stopped_ = false;
+  bool stopped_cleanly_ = true;
+  Counters counters_;
+  Counters last_summary_;
+};
+
+}  // namespace relay

@@ -1,0 +1,86 @@
+#include "relay/outbox_queries.hpp"
+
+namespace relay::queries {
+
+// The id list is materialised with ARRAY(...) so that the locking subquery runs exactly once, before the
+// UPDATE; LockRows sits under the LIMIT, so rows skipped as locked do not count toward it.
+const std::string_view claim = R"sql(
+UPDATE outbox.messages AS m
+   SET status = 'processing',
+       attempts = m.attempts + 1,
+       lease_owner = $1,
+       lease_expires_at = now() + $2::bigint * interval '1 millisecond',
+       updated_at = now()
+ WHERE m.id = ANY (ARRAY(
+         SELECT c.id
+           FROM outbox.messages AS c
+          WHERE c.status = 'pending'
+            AND (c.ordering_key IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM outbox.messages AS h
+                   WHERE h.ordering_key = c.ordering_key AND h.id < c.id
+                     AND h.status IN ('pending', 'processing', 'failed')))
+          ORDER BY c.priority DESC, c.id
+          LIMIT $3
+            FOR UPDATE SKIP LOCKED))
+RETURNING m.id, m.topic, m.payload::text, m.target_url,
+          (SELECT string_agg(e.key || ': ' || e.value, E'\n') FROM jsonb_each_text(m.headers) AS e),
+          m.attempts, m.max_attempts, m.ordering_key IS NOT NULL
+)sql";
+
+const std::string_view sweep = R"sql(
+WITH due AS (
+  SELECT id FROM outbox.messages
+   WHERE (status = 'failed' AND next_attempt_at <= now())
+      OR (status = 'processing' AND lease_expires_at <= now())
+   LIMIT $1
+     FOR UPDATE SKIP LOCKED
+), changed AS (
+  UPDATE outbox.messages AS m
+     SET status = CASE WHEN m.status = 'processing' AND m.attempts >= coalesce(m.max_attempts, $2::int)
+                       THEN 'dead' ELSE 'pending' END::outbox.message_status,
+         last_error = CASE WHEN m.status = 'processing'
+                           THEN 'lease of ' || m.lease_owner || ' expired before its outcome was recorded'
+                           ELSE m.last_error END,
+         lease_owner = NULL,
+         lease_expires_at = NULL,
+         updated_at = now()
+    FROM due
+   WHERE m.id = due.id
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM changed),
+       floor(EXTRACT(EPOCH FROM LEAST(
+         (SELECT min(next_attempt_at) FROM outbox.messages
+           WHERE status = 'failed' AND next_attempt_at > now()),
+         (SELECT min(lease_expires_at) FROM outbox.messages
+           WHERE status = 'processing' AND lease_expires_at > now())) - now()) * 1000)::bigint
+)sql";
+
+const std::string_view complete = R"sql(
+UPDATE outbox.messages AS m
+   SET status = o.status::outbox.message_status,
+       attempts = m.attempts - o.refund,
+       next_attempt_at = CASE WHEN o.status = 'failed'
+                              THEN now() + o.delay_ms * interval '1 millisecond'
+                              ELSE m.next_attempt_at END,
+       lease_owner = NULL,
+       lease_expires_at = NULL,
+       last_status = CASE WHEN o.refund = 1 THEN m.last_status ELSE o.http_status END,
+       last_error = CASE WHEN o.refund = 1 THEN m.last_error ELSE o.error END,
+       sent_at = CASE WHEN o.status = 'sent' THEN now() ELSE m.sent_at END,
+       updated_at = now()
+  FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::bigint[])
+         AS o(id, status, refund, http_status, error, delay_ms)
+ WHERE m.id = o.id
+   AND m.status = 'processing'
+   AND m.lease_owner = $7
+)sql";
+
+const std::string_view schema_check = R"sql(
+SELECT (SELECT max(version) FROM outbox.schema_migrations),
+       (SELECT convert_from(substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1), 'UTF8')
+          FROM pg_trigger AS t
+         WHERE t.tgrelid = 'outbox.messages'::regclass AND t.tgname = 'messages_notify_insert')
+)sql";
+
+}  // namespace relay::queries

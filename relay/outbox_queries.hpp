@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string_view>
+
+// The SQL the daemon runs against outbox.messages. Each statement is one short transaction of its own:
+// nothing is held open across network I/O.
+namespace relay::queries {
+
+// Claims up to $3 due rows for lease owner $1 for $2 milliseconds: pending rows by priority then id,
+// skipping rows other relays hold (SKIP LOCKED) and rows whose ordering key has an earlier message still
+// undelivered. Counts the attempt now, so that a relay dying mid-send still uses up attempts (a message
+// that crashes relays ends up dead instead of looping). Returns the columns listed in ClaimColumn.
+extern const std::string_view claim;
+enum ClaimColumn {
+  kId,
+  kTopic,
+  kPayload,
+  kTargetUrl,
+  kHeaders,  // "Name: value" lines separated by \n (the schema forbids line breaks inside headers)
+  kAttempts,
+  kMaxAttempts,
+  kOrdered,  // has an ordering key: its successor waits for this row's outcome
+};
+
+// Puts back to pending, up to $1 rows: failed rows whose retry time has come, and rows whose lease expired
+// (their relay stopped or lost the database); an expired row that already used its $2 default (or its own)
+// attempts goes dead instead. Returns one row: (rows changed, milliseconds until the next retry or lease
+// expiry that is not due yet, NULL when there is none).
+extern const std::string_view sweep;
+
+// Records many outcomes in one statement for lease owner $7, from parallel arrays: ids $1, statuses $2
+// (sent|failed|dead|pending), attempt refunds $3 (1 when the row goes back unsent), HTTP statuses $4,
+// errors $5, retry delays in milliseconds $6. Rows whose lease this owner no longer holds are left alone.
+extern const std::string_view complete;
+
+// One row: (schema version, channel of the insert trigger or NULL). Fails with 42P01/3F000 when the schema
+// is missing.
+extern const std::string_view schema_check;
+
+}  // namespace relay::queries
