@@ -1,0 +1,138 @@
+// Many relays, crashes, database restarts, shutdown, idleness.
+#include <map>
+
+#include <signal.h>
+
+#include "tests/integration/relay_fixture.hpp"
+
+using namespace testkit;
+
+TEST_CASE("two relays on one table: 5000 rows, each id delivered exactly once") {
+  RelayFixture f;
+  f.insert_messages(5000);
+  auto a = f.start_relay({"--concurrency", "40", "--batch-size", "50"});
+  auto b = f.start_relay({"--concurrency", "40", "--batch-size", "50"});
+
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 5000, 120s), *a);
+  std::map<std::int64_t, int> deliveries;
+  for (auto id : delivered_ids(f.sink))
+    ++deliveries[id];
+  CHECK(deliveries.size() == 5000);
+  int duplicates = 0;
+  for (const auto& [id, n] : deliveries)
+    duplicates += n > 1;
+  CHECK(duplicates == 0);
+  // Both took part (SKIP LOCKED shares the table rather than serialising the relays).
+  CHECK(f.count("attempts <> 1") == 0);
+  a->signal(SIGTERM);
+  b->signal(SIGTERM);
+  CHECK(a->wait(20s) == 0);
+  CHECK(b->wait(20s) == 0);
+  CHECK(a->err().find("sent=0") == std::string::npos);
+  CHECK(b->err().find("sent=0") == std::string::npos);
+}
+
+TEST_CASE("kill -9 with rows in flight: another relay delivers them once the lease expires") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
+  const std::vector<std::string> args{"--lease", "3s", "--http-timeout", "1s", "--connect-timeout", "1s"};
+  auto doomed = f.start_relay(args);
+  f.insert_messages(20);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(20, 20s), *doomed);
+  REQUIRE(f.count("status = 'processing'") == 20);
+  doomed->signal(SIGKILL);
+  REQUIRE(doomed->wait(10s) == 128 + SIGKILL);
+
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::with_status(200); });
+  auto heir = f.start_relay(args);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 20, 30s), *heir);
+  // The crashed attempt still counts: it may have reached the server.
+  CHECK(f.count("attempts = 2") == 20);
+  std::map<std::int64_t, int> deliveries;
+  for (auto id : delivered_ids(f.sink))
+    ++deliveries[id];
+  CHECK(deliveries.size() == 20);
+}
+
+TEST_CASE("PostgreSQL restarted under a running relay: it reconnects and delivers rows inserted afterwards") {
+  RelayFixture f;
+  auto relay = f.start_relay();
+  f.insert_messages(10);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 10, 20s), *relay);
+
+  f.pg.restart();
+  f.insert_messages(10);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 20, 30s), *relay);
+  CHECK(relay->running());
+  CHECK(f.sink.request_count() == 20);
+}
+
+TEST_CASE("database down at start: the relay keeps trying, then delivers once it is up") {
+  RelayFixture f;
+  f.pg.stop();
+  auto relay = f.start_relay();
+  REQUIRE_WITH_LOG(relay->wait_for_err("claim", 20s), *relay);
+  CHECK(relay->running());
+  f.pg.start();
+  f.insert_messages(5);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 5, 60s), *relay);
+}
+
+TEST_CASE("SIGTERM with sends in flight: they complete, unsent claimed rows go back, exit 0") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::delayed(1500ms); });
+  auto relay = f.start_relay({"--concurrency", "5", "--batch-size", "5"});
+  f.insert_messages(20);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(5, 20s), *relay);
+
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+  CHECK(f.sink.request_count() == 5);
+  CHECK(f.count("status = 'sent' AND attempts = 1") == 5);
+  CHECK(f.count("status = 'pending' AND attempts = 0 AND lease_owner IS NULL") == 15);
+  CHECK(f.count("status = 'processing'") == 0);
+  CHECK(relay->err().find("summary") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM with a server that never answers: requests abandoned at --shutdown-timeout, rows back") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
+  auto relay = f.start_relay({"--concurrency", "4", "--shutdown-timeout", "1s"});
+  f.insert_messages(4);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(4, 20s), *relay);
+
+  const auto signalled = std::chrono::steady_clock::now();
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+  CHECK(std::chrono::steady_clock::now() - signalled < 5s);
+  // The attempt stands (the request may have arrived); the row is free for the next relay at once.
+  CHECK(f.count("status = 'pending' AND attempts = 1 AND lease_owner IS NULL AND "
+                "last_error LIKE 'interrupted by shutdown%'") == 4);
+}
+
+TEST_CASE("a second signal exits at once; the claimed rows keep their lease") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
+  auto relay = f.start_relay({"--concurrency", "3", "--shutdown-timeout", "60s"});
+  f.insert_messages(3);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(3, 20s), *relay);
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait_for_err("graceful stop", 10s), *relay);
+  relay->signal(SIGINT);
+  REQUIRE_WITH_LOG(relay->wait(10s) == 128 + SIGINT, *relay);
+  CHECK(f.count("status = 'processing' AND lease_owner IS NOT NULL") == 3);
+}
+
+TEST_CASE("an idle relay uses (almost) no CPU: no busy polling") {
+  RelayFixture f;
+  auto relay = f.start_relay();
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 1, 20s), *relay);
+  const auto before = relay->cpu_time();
+  // The measurement window itself: five seconds of doing nothing.
+  std::this_thread::sleep_for(5s);
+  const auto used = relay->cpu_time() - before;
+  INFO("CPU used while idle: " << used.count() << " ms");
+  CHECK(used < 50ms);
+  CHECK(relay->running());
+}

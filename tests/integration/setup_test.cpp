@@ -1,0 +1,149 @@
+// migrate, the schema objects, and what the binary does with bad input, against the real binary.
+#include <algorithm>
+
+#include "tests/integration/relay_fixture.hpp"
+
+using namespace testkit;
+
+namespace {
+
+RunResult relay_binary(std::vector<std::string> args, Process::Env env = {}) {
+  args.insert(args.begin(), OUTBOX_RELAY_BIN);
+  return run(std::move(args), std::move(env), 30s);
+}
+
+std::size_t line_count(const std::string& text) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE("migrate is idempotent and records the schema version") {
+  RelayFixture f;  // migrated once already
+  CHECK(f.scalar("SELECT string_agg(version::text, ',') FROM outbox.schema_migrations") == "1");
+  auto again = f.run_binary({"migrate"});
+  CHECK(again.exit_code == 0);
+  CHECK(again.err.find("migration applied") == std::string::npos);
+  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "1");
+  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox.messages'::regclass AND NOT "
+                 "tgisinternal") == "2");
+}
+
+TEST_CASE("several migrate processes at once all succeed and apply each migration once") {
+  PgCluster pg;
+  std::vector<std::unique_ptr<Process>> runs;
+  for (int i = 0; i < 4; ++i)
+    runs.push_back(std::make_unique<Process>(
+        std::vector<std::string>{OUTBOX_RELAY_BIN, "migrate", "--database-url", pg.url()}));
+  for (auto& p : runs) {
+    INFO(p->err());
+    CHECK(p->wait(60s) == 0);
+  }
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "1");
+}
+
+TEST_CASE("migrate --channel installs the trigger on that channel, and a relay on it wakes at once") {
+  RelayFixture f;
+  REQUIRE(f.run_binary({"migrate", "--channel", "billing_events"}).exit_code == 0);
+  CHECK(f.scalar("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'messages_notify_insert'")
+            .find("'billing_events'") != std::string::npos);
+  auto relay = f.start_relay({"--channel", "billing_events"});
+  REQUIRE_WITH_LOG(wait_until(
+                       [&] {
+                         return f.scalar(
+                                    "SELECT count(*) FROM pg_stat_activity WHERE "
+                                    "query = 'LISTEN \"billing_events\"'") == "1";
+                       },
+                       20s),
+                   *relay);
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 2s), *relay);
+  CHECK(relay->err().find("notify channel mismatch") == std::string::npos);
+}
+
+TEST_CASE("outbox.enqueue: a second call with the same dedup_key is a no-op returning the same id") {
+  RelayFixture f;
+  const auto first = f.scalar("SELECT outbox.enqueue('t', '{\"a\": 1}', dedup_key => 'order-42')");
+  const auto second = f.scalar("SELECT outbox.enqueue('t', '{\"a\": 2}', dedup_key => 'order-42')");
+  CHECK(first == second);
+  CHECK(f.count("dedup_key = 'order-42'") == 1);
+  CHECK(f.scalar("SELECT payload::text FROM outbox.messages WHERE dedup_key = 'order-42'") == "{\"a\": 1}");
+}
+
+TEST_CASE("the schema refuses headers that could inject lines, and topics with line breaks") {
+  RelayFixture f;
+  CHECK_THROWS(f.pg.exec("SELECT outbox.enqueue('t', '{}', headers => '{\"X-A\": \"a\\r\\nX-B: b\"}')"));
+  CHECK_THROWS(f.pg.exec("SELECT outbox.enqueue('t', '{}', headers => '{\"X A\": \"b\"}')"));
+  CHECK_THROWS(f.pg.exec("SELECT outbox.enqueue('t', '{}', headers => '{\"X-A\": 1}')"));
+  CHECK_THROWS(f.pg.exec("SELECT outbox.enqueue(E'a\\nb', '{}')"));
+  CHECK_NOTHROW(f.pg.exec("SELECT outbox.enqueue('t', '{}', headers => '{\"X-A\": \"b\"}')"));
+}
+
+TEST_CASE("run against a database without the schema exits 4 and says to run migrate") {
+  PgCluster pg;
+  auto r = relay_binary({"run", "--database-url", pg.url(), "--target", "http://127.0.0.1:9/"});
+  CHECK(r.exit_code == 4);
+  CHECK(r.err.find("outbox-relay migrate") != std::string::npos);
+}
+
+TEST_CASE("run against a schema newer than the binary exits 4 and says to upgrade") {
+  RelayFixture f;
+  f.pg.exec("INSERT INTO outbox.schema_migrations (version, name) VALUES (999, 'future.sql')");
+  auto r = relay_binary({"run", "--database-url", f.pg.url(), "--target", f.sink.url()});
+  CHECK(r.exit_code == 4);
+  CHECK(r.err.find("upgrade outbox-relay") != std::string::npos);
+  CHECK(f.run_binary({"migrate"}).exit_code == 4);
+}
+
+TEST_CASE("migrate against an unreachable database exits 3 naming the cause, never the password") {
+  PgCluster pg;
+  pg.stop();
+  const std::string url = "postgresql://postgres:s3cr3t-pw@/postgres?host=" + pg.socket_dir();
+  auto r = relay_binary({"migrate", "--database-url", url});
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("s3cr3t-pw") == std::string::npos);
+  CHECK(r.err.find("migrate failed") != std::string::npos);
+}
+
+TEST_CASE("the daemon's connection errors never show the password") {
+  PgCluster pg;
+  pg.stop();
+  const std::string url = "postgresql://postgres:s3cr3t-pw@/postgres?host=" + pg.socket_dir();
+  Process relay({OUTBOX_RELAY_BIN, "run", "--database-url", url, "--target", "http://127.0.0.1:9/"});
+  REQUIRE_WITH_LOG(relay.wait_for_err("claim", 20s), relay);
+  relay.signal(SIGTERM);
+  relay.wait(20s);
+  CHECK(relay.err().find("s3cr3t-pw") == std::string::npos);
+}
+
+TEST_CASE("bad flags and bad URLs: exit 2 with one line, before touching the database") {
+  // The database URL points nowhere: a test that reaches the network would hang or exit 3, not 2.
+  const std::string db = "postgresql://u:topsecret@127.0.0.1:1/db";
+  const std::vector<std::vector<std::string>> cases{
+      {"run", "--database-url", db, "--no-such-flag"},
+      {"run", "--database-url", db, "--batch-size", "0"},
+      {"run", "--database-url", db, "--batch-size", "many"},
+      {"run", "--database-url", db, "--target", "ftp://example.com/"},
+      {"run", "--database-url", db, "--target", "not a url"},
+      {"run", "--database-url", db, "--lease", "1s", "--http-timeout", "2s"},
+      {"run", "--database-url", db, "--lease", "30"},
+      {"run", "--database-url", "postgresql://u:topsecret@[::1/db"},
+      {"run", "--database-url", "host=localhost port= =oops password=topsecret"},
+      {"frobnicate", "--database-url", db},
+  };
+  for (const auto& args : cases) {
+    auto r = relay_binary(args);
+    std::string joined;
+    for (const auto& a : args)
+      joined += a + " ";
+    INFO(joined << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(line_count(r.err) == 1);
+    CHECK(r.err.rfind("outbox-relay: ", 0) == 0);
+    CHECK(r.err.find("topsecret") == std::string::npos);
+    CHECK(r.out.empty());
+  }
+  auto missing = relay_binary({"run"}, {{"DATABASE_URL", "\x01"}});
+  CHECK(missing.exit_code == 2);
+  CHECK(line_count(missing.err) == 1);
+}
