@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 #include "relay/cli.hpp"
 #include "relay/log.hpp"
@@ -75,19 +76,25 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
                   pg::ConnectionEvents{.on_ready = [this] { on_claim_connection_ready(); },
                                        .on_lost = [this](std::string_view) { schema_ok_ = false; },
                                        .on_notification = nullptr}),
-      writer_(loop, info, connection_options(config, "complete", true), lease_owner_),
+      writer_(
+          loop, info, connection_options(config, "complete", true), lease_owner_, policy_.max_attempts(0),
+          OutcomeWriter::Events{.on_recorded = [this](const OutcomeWriter::Recorded& r) { on_recorded(r); },
+                                .on_idle = [this] { maybe_finish_stop(); }}),
       http_(loop, http::ClientOptions{},
             [this](std::uint64_t tag, http::Response&& r) { on_response(tag, std::move(r)); }),
       sweep_timer_(loop, [this] { sweep(); }),
       shutdown_timer_(loop, [this] { abandoning_ ? on_final_grace_expired() : on_shutdown_deadline(); }),
       summary_timer_(loop, [this] { log_summary(); }),
+      schema_retry_timer_(loop,
+                          [this] {
+                            // A broken connection asks again by itself once it is back (on_ready).
+                            if (claim_conn_.idle()) on_claim_connection_ready();
+                          }),
       slots_(static_cast<std::size_t>(config.concurrency)) {
   free_slots_.reserve(slots_.size());
   // Reversed so that slot 0 is handed out first: the low slots stay warm.
   for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;)
     free_slots_.push_back(i);
-  writer_.on_idle([this] { maybe_finish_stop(); });
-  writer_.on_successor_unblocked([this] { wake(); });
 }
 
 void Dispatcher::start() {
@@ -118,9 +125,12 @@ void Dispatcher::on_schema_checked(pg::Result&& result) {
     const auto state = result.sqlstate();
     if (state == "42P01" || state == "3F000") {
       events_.on_fatal(exit_code::schema, "the outbox schema is missing: run `outbox-relay migrate` first");
-    } else {
-      events_.on_fatal(exit_code::infrastructure, "checking the outbox schema failed: " + result.error());
+      return;
     }
+    // Anything else (a statement timeout, a server shutting down) may pass: ask again after a pause.
+    spdlog::error("checking the outbox schema failed, retrying in {} ms: {}", kClaimRetryPause.count(),
+                  result.error());
+    schema_retry_timer_.start(kClaimRetryPause);
     return;
   }
   const auto found = result.is_null(0, 0) ? 0 : result.int64(0, 0);
@@ -159,6 +169,7 @@ void Dispatcher::sweep() {
   }
   sweep_wanted_ = false;
   sweeping_ = true;
+  due_noted_while_sweeping_.reset();
   claim_conn_.execute(std::string(queries::sweep),
                       {std::to_string(kSweepBatch), std::to_string(policy_.max_attempts(0))},
                       [this](pg::Result&& r) { on_swept(std::move(r)); });
@@ -172,7 +183,9 @@ void Dispatcher::on_swept(pg::Result&& result) {
     return;
   }
   const auto changed = result.int64(0, 0);
-  next_due_.reset();
+  // The database's answer replaces what was known, except for retries recorded while the sweep ran: its
+  // snapshot may predate them.
+  next_due_ = std::exchange(due_noted_while_sweeping_, std::nullopt);
   if (!result.is_null(0, 1)) note_due_at(Clock::now() + milliseconds(result.int64(0, 1)));
   if (changed > 0) spdlog::debug("sweep put {} rows back to pending", changed);
   if (changed >= kSweepBatch) sweep_wanted_ = true;
@@ -181,6 +194,8 @@ void Dispatcher::on_swept(pg::Result&& result) {
 }
 
 void Dispatcher::note_due_at(Clock::time_point due) {
+  if (sweeping_ && (!due_noted_while_sweeping_ || due < *due_noted_while_sweeping_))
+    due_noted_while_sweeping_ = due;
   if (!next_due_ || due < *next_due_) {
     next_due_ = due;
     arm_sweep_timer();
@@ -266,6 +281,7 @@ void Dispatcher::on_response(std::uint64_t tag, http::Response&& response) {
     // Aborted at the shutdown deadline: the request may or may not have arrived, so the attempt stands.
     Outcome o;
     o.id = slots_[slot_index].message.id;
+    o.attempt = slots_[slot_index].message.attempts;
     o.status = Outcome::Status::pending;
     o.error = "interrupted by shutdown after " + std::to_string(config_.shutdown_timeout.count()) + " ms";
     slots_[slot_index].busy = false;
@@ -288,7 +304,6 @@ void Dispatcher::finish(std::uint32_t slot_index, const Decision& decision) {
       break;
     case Verdict::failed:
       ++counters_.failed;
-      note_due_at(Clock::now() + decision.delay);
       break;
     case Verdict::dead:
       ++counters_.dead;
@@ -305,6 +320,7 @@ void Dispatcher::finish(std::uint32_t slot_index, const Decision& decision) {
                 {"error", decision.error}});
   }
   writer_.record(Outcome{.id = m.id,
+                         .attempt = m.attempts,
                          .status = to_status(decision.verdict),
                          .refund = false,
                          .http_status = decision.http_status,
@@ -321,9 +337,22 @@ void Dispatcher::give_back(const pg::Result& claimed, int row) {
   ++counters_.released;
   Outcome o;
   o.id = claimed.int64(row, queries::kId);
+  o.attempt = static_cast<int>(claimed.int64(row, queries::kAttempts));
   o.status = Outcome::Status::pending;
   o.refund = true;
   writer_.record(std::move(o));
+}
+
+void Dispatcher::on_recorded(const OutcomeWriter::Recorded& recorded) {
+  if (recorded.next_retry_in) note_due_at(Clock::now() + *recorded.next_retry_in);
+  if (!recorded.unblocked_successor) return;
+  // The next message of that ordering key is claimable now. A stopping relay will not claim it, so it
+  // tells the others before it goes (see finish_stop).
+  if (stopping_) {
+    unblocked_while_stopping_ = true;
+  } else {
+    wake();
+  }
 }
 
 // ---- shutdown ----
@@ -358,10 +387,7 @@ void Dispatcher::on_final_grace_expired() {
                "the database is unreachable; these rows keep their lease until it expires, then they "
                "are retried"}});
   stopped_ = true;
-  claim_conn_.close();
-  writer_.close();
-  log_summary();
-  events_.on_stopped();
+  finish_stop();
 }
 
 void Dispatcher::maybe_finish_stop() {
@@ -369,6 +395,15 @@ void Dispatcher::maybe_finish_stop() {
   if (claiming_ || http_.in_flight() > 0 || !writer_.idle()) return;
   stopped_ = true;
   shutdown_timer_.stop();
+  // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
+  if (!unblocked_while_stopping_ || !claim_conn_.idle()) return finish_stop();
+  claim_conn_.execute("SELECT pg_notify($1, '')", {config_.channel}, [this](pg::Result&& r) {
+    if (!r.ok()) spdlog::warn("could not wake the other relays for unblocked ordering keys: {}", r.error());
+    finish_stop();
+  });
+}
+
+void Dispatcher::finish_stop() {
   claim_conn_.close();
   writer_.close();
   log_summary();

@@ -91,6 +91,8 @@ class Dispatcher {
   void on_shutdown_deadline();
   void on_final_grace_expired();
   void maybe_finish_stop();
+  void finish_stop();
+  void on_recorded(const OutcomeWriter::Recorded& recorded);
   void log_summary();
 
   uv_loop_t* loop_;
@@ -107,6 +109,7 @@ class Dispatcher {
   loop::Timer sweep_timer_;
   loop::Timer shutdown_timer_;
   loop::Timer summary_timer_;
+  loop::Timer schema_retry_timer_;
 
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
@@ -119,11 +122,13 @@ class Dispatcher {
   bool want_claim_ = false;
   std::uint64_t wakes_ = 0;  // notifications and other reasons to look at the table, counted
   std::optional<std::chrono::steady_clock::time_point> next_due_;
+  std::optional<std::chrono::steady_clock::time_point> due_noted_while_sweeping_;
 
   bool stopping_ = false;
   bool abandoning_ = false;  // past the shutdown deadline: in-flight requests are being aborted
   bool stopped_ = false;
   bool stopped_cleanly_ = true;
+  bool unblocked_while_stopping_ = false;
   Counters counters_;
   Counters last_summary_;
 };

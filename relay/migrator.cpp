@@ -58,6 +58,9 @@ MigrationReport migrate(const pg::ConnInfo& info, const std::string& channel,
   pg::Session session(info, application_name);
   // The trigger script drops triggers "IF EXISTS"; its notices are noise on a first install.
   check(session.exec("SET client_min_messages = warning"), "configuring the session");
+  // DDL on the outbox table waits for every transaction using it; rather fail the deploy than stall the
+  // application's writes behind that wait.
+  check(session.exec("SET lock_timeout = '10s'"), "configuring the session");
   check(session.exec(kLockStatement), "taking the migration lock");
 
   MigrationReport report;

@@ -15,10 +15,12 @@ UPDATE outbox.messages AS m
          SELECT c.id
            FROM outbox.messages AS c
           WHERE c.status = 'pending'
+            AND c.next_attempt_at <= now()
             AND (c.ordering_key IS NULL OR NOT EXISTS (
                   SELECT 1 FROM outbox.messages AS h
-                   WHERE h.ordering_key = c.ordering_key AND h.id < c.id
-                     AND h.status IN ('pending', 'processing', 'failed')))
+                   WHERE h.ordering_key = c.ordering_key
+                     AND (h.status = 'processing'
+                          OR (h.id < c.id AND h.status IN ('pending', 'failed')))))
           ORDER BY c.priority DESC, c.id
           LIMIT $3
             FOR UPDATE SKIP LOCKED))
@@ -49,7 +51,7 @@ WITH due AS (
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM changed),
-       floor(EXTRACT(EPOCH FROM LEAST(
+       ceil(EXTRACT(EPOCH FROM LEAST(
          (SELECT min(next_attempt_at) FROM outbox.messages
            WHERE status = 'failed' AND next_attempt_at > now()),
          (SELECT min(lease_expires_at) FROM outbox.messages
@@ -57,23 +59,32 @@ SELECT (SELECT count(*) FROM changed),
 )sql";
 
 const std::string_view complete = R"sql(
-UPDATE outbox.messages AS m
-   SET status = o.status::outbox.message_status,
-       attempts = m.attempts - o.refund,
-       next_attempt_at = CASE WHEN o.status = 'failed'
-                              THEN now() + o.delay_ms * interval '1 millisecond'
-                              ELSE m.next_attempt_at END,
-       lease_owner = NULL,
-       lease_expires_at = NULL,
-       last_status = CASE WHEN o.refund = 1 THEN m.last_status ELSE o.http_status END,
-       last_error = CASE WHEN o.refund = 1 THEN m.last_error ELSE o.error END,
-       sent_at = CASE WHEN o.status = 'sent' THEN now() ELSE m.sent_at END,
-       updated_at = now()
-  FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::bigint[])
-         AS o(id, status, refund, http_status, error, delay_ms)
- WHERE m.id = o.id
-   AND m.status = 'processing'
-   AND m.lease_owner = $7
+WITH recorded AS (
+  UPDATE outbox.messages AS m
+     SET status = CASE WHEN o.status = 'pending' AND o.refund = 0
+                            AND m.attempts >= coalesce(m.max_attempts, $9::int)
+                       THEN 'dead' ELSE o.status END::outbox.message_status,
+         attempts = m.attempts - o.refund,
+         next_attempt_at = CASE WHEN o.status = 'failed'
+                                THEN now() + o.delay_ms * interval '1 millisecond'
+                                ELSE m.next_attempt_at END,
+         lease_owner = NULL,
+         lease_expires_at = NULL,
+         last_status = CASE WHEN o.refund = 1 THEN m.last_status ELSE o.http_status END,
+         last_error = CASE WHEN o.refund = 1 THEN m.last_error ELSE o.error END,
+         sent_at = CASE WHEN o.status = 'sent' THEN now() ELSE m.sent_at END,
+         updated_at = now()
+    FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::int[], $6::text[], $7::bigint[])
+           AS o(id, attempt, status, refund, http_status, error, delay_ms)
+   WHERE m.id = o.id
+     AND m.status = 'processing'
+     AND m.lease_owner = $8
+     AND m.attempts = o.attempt
+  RETURNING m.status, m.next_attempt_at
+)
+SELECT count(*),
+       ceil(EXTRACT(EPOCH FROM min(next_attempt_at) FILTER (WHERE status = 'failed') - now()) * 1000)::bigint
+  FROM recorded
 )sql";
 
 const std::string_view schema_check = R"sql(

@@ -6,10 +6,11 @@
 // nothing is held open across network I/O.
 namespace relay::queries {
 
-// Claims up to $3 due rows for lease owner $1 for $2 milliseconds: pending rows by priority then id,
-// skipping rows other relays hold (SKIP LOCKED) and rows whose ordering key has an earlier message still
-// undelivered. Counts the attempt now, so that a relay dying mid-send still uses up attempts (a message
-// that crashes relays ends up dead instead of looping). Returns the columns listed in ClaimColumn.
+// Claims up to $3 due rows for lease owner $1 for $2 milliseconds: pending rows whose next_attempt_at has
+// come, by priority then id, skipping rows other relays hold (SKIP LOCKED) and rows whose ordering key has
+// a message in flight or an earlier one still undelivered. Counts the attempt now, so that a relay dying
+// mid-send still uses up attempts (a message that crashes relays ends up dead instead of looping).
+// Returns the columns listed in ClaimColumn.
 extern const std::string_view claim;
 enum ClaimColumn {
   kId,
@@ -28,9 +29,12 @@ enum ClaimColumn {
 // expiry that is not due yet, NULL when there is none).
 extern const std::string_view sweep;
 
-// Records many outcomes in one statement for lease owner $7, from parallel arrays: ids $1, statuses $2
-// (sent|failed|dead|pending), attempt refunds $3 (1 when the row goes back unsent), HTTP statuses $4,
-// errors $5, retry delays in milliseconds $6. Rows whose lease this owner no longer holds are left alone.
+// Records many outcomes in one statement for lease owner $8, from parallel arrays: ids $1, the attempt
+// number each claim made $2, statuses $3 (sent|failed|dead|pending), attempt refunds $4 (1 when the row
+// goes back unsent), HTTP statuses $5, errors $6, retry delays in milliseconds $7. A row this relay no
+// longer holds in that same attempt is left alone (its lease expired and it was claimed again). A row put
+// back after an attempt that already used its last allowed one ($9 by default) goes dead instead.
+// Returns one row: (rows recorded, milliseconds until the earliest retry among them or NULL).
 extern const std::string_view complete;
 
 // One row: (schema version, channel of the insert trigger or NULL). Fails with 42P01/3F000 when the schema

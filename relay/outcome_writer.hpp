@@ -1,8 +1,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@ namespace relay {
 struct Outcome {
   enum class Status { sent, failed, dead, pending };
   std::int64_t id = 0;
+  int attempt = 0;  // the row's attempt count as this relay's claim left it: which claim this ends
   Status status = Status::sent;
   bool refund = false;  // the attempt counted at claim time never happened (row given back unsent)
   int http_status = 0;
@@ -30,41 +33,53 @@ struct Outcome {
 
 // Writes outcomes to outbox.messages in batches: while one UPDATE is on its way, new outcomes gather, and
 // the next UPDATE carries all of them (one round trip for many rows, with no timer adding latency). Owns
-// its connection. An outcome is never dropped: if the connection breaks or the statement fails, the batch
-// goes back to the buffer and is written after the reconnect (or a short pause).
+// its connection. A broken connection loses nothing: the batch is written again after the reconnect. A
+// statement the database refuses is retried after a pause in ever smaller batches, so that one bad outcome
+// cannot hold up the others; an outcome refused on its own three times is given up, loudly (its row keeps
+// its lease until that expires, and is then retried).
 class OutcomeWriter {
  public:
-  OutcomeWriter(uv_loop_t* loop, pg::ConnInfo info, pg::ConnectionOptions options, std::string lease_owner);
+  struct Recorded {
+    bool unblocked_successor = false;
+    // Until the earliest retry among the rows just recorded as failed, as the database counts it.
+    std::optional<std::chrono::milliseconds> next_retry_in;
+  };
+  struct Events {
+    std::function<void(const Recorded&)> on_recorded;
+    // The writer became idle: nothing buffered, nothing being written (used to finish a shutdown).
+    std::function<void()> on_idle;
+  };
+
+  OutcomeWriter(uv_loop_t* loop, pg::ConnInfo info, pg::ConnectionOptions options, std::string lease_owner,
+                int default_max_attempts, Events events);
 
   void start();
   void record(Outcome&& outcome);
-  // Nothing buffered and nothing being written.
   bool idle() const { return buffered_.empty() && writing_.empty(); }
   std::size_t backlog() const { return buffered_.size() + writing_.size(); }
-  // Runs whenever the writer becomes idle (used to finish a shutdown).
-  void on_idle(std::function<void()> callback) { on_idle_ = std::move(callback); }
-  // Runs after a batch holding an outcome with unblocks_successor was recorded.
-  void on_successor_unblocked(std::function<void()> callback) { on_unblocked_ = std::move(callback); }
   void close();
 
   std::uint64_t written() const { return written_; }
-  // Outcomes the database did not take because this relay no longer held the row's lease.
+  // Outcomes the database did not take because this relay no longer held the row in that attempt.
   std::uint64_t lease_lost() const { return lease_lost_; }
 
  private:
   void flush();
   void on_written(pg::Result&& result);
+  void on_refused(const pg::Result& result);
   void requeue_batch();
   pg::Params batch_params();
 
   pg::Connection conn_;
   loop::Timer retry_timer_;
   std::string lease_owner_;
+  std::string default_max_attempts_;
+  Events events_;
   std::vector<Outcome> buffered_;
   std::vector<Outcome> writing_;
-  pg::ArrayLiteral ids_, statuses_, refunds_, http_statuses_, errors_, delays_;
-  std::function<void()> on_idle_;
-  std::function<void()> on_unblocked_;
+  std::size_t batch_limit_;
+  int lone_refusals_ = 0;
+  pg::ArrayLiteral ids_, attempts_, statuses_, refunds_, http_statuses_, errors_, delays_;
   std::uint64_t written_ = 0;
   std::uint64_t lease_lost_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include "http/retry_after.hpp"
+#include "relay/log_text.hpp"
 
 namespace relay {
 
@@ -23,12 +24,27 @@ bool is_permanent_transport_error(int code) {
   }
 }
 
-// Keeps last_error readable on one line whatever the server put in its body.
+// Whatever bytes a server put in its body, last_error must be one readable line of valid UTF-8 without
+// NUL: PostgreSQL refuses anything else, and one refused value would fail the whole batch of outcomes.
+// Invalid bytes become U+FFFD, control characters spaces; the cut never splits a character.
 std::string one_line(std::string_view text) {
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
   std::string out;
-  out.reserve(std::min(text.size(), kMaxErrorExcerpt));
-  for (char c : text.substr(0, kMaxErrorExcerpt))
-    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
+  out.reserve(std::min(text.size(), kMaxErrorExcerpt) + kReplacement.size());
+  for (std::size_t i = 0; i < text.size() && out.size() < kMaxErrorExcerpt;) {
+    const std::size_t n = log::text::utf8_sequence_length(text, i);
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (n == 0) {
+      out.append(kReplacement);
+      ++i;
+    } else if (n == 1 && (byte < 0x20 || byte == 0x7f)) {
+      out.push_back(' ');
+      ++i;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
   while (!out.empty() && out.back() == ' ')
     out.pop_back();
   return out;
@@ -43,7 +59,7 @@ bool is_retryable_status(long status) {
 }
 
 std::string describe_failure(const http::Response& response) {
-  if (!response.has_status()) return response.error.empty() ? "transport error" : response.error;
+  if (!response.has_status()) return response.error.empty() ? "transport error" : one_line(response.error);
   std::string text = "HTTP " + std::to_string(response.status);
   std::string body = one_line(response.body_excerpt);
   if (!body.empty()) text += ": " + body;

@@ -88,6 +88,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
   new_id bigint;
 BEGIN
+  -- Messages of one ordering key are delivered in id order, and ids are drawn at insert, not at commit:
+  -- two transactions enqueueing for the same key at once would otherwise commit their ids out of order.
+  -- Holding a lock per key until commit makes id order the commit order.
+  IF enqueue.ordering_key IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('outbox.ordering_key:' || enqueue.ordering_key, 0));
+  END IF;
   INSERT INTO outbox.messages AS m
     (topic, payload, headers, target_url, ordering_key, dedup_key, priority, max_attempts)
   VALUES

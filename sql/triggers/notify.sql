@@ -17,6 +17,15 @@ DO $$
 DECLARE
   channel text := coalesce(nullif(current_setting('outbox_relay.channel', true), ''), 'outbox');
 BEGIN
+  -- Replacing a trigger locks the table against every writer; do it only when something changes.
+  IF (SELECT count(*) FROM pg_trigger
+       WHERE tgrelid = 'outbox.messages'::regclass
+         AND tgname IN ('messages_notify_insert', 'messages_notify_pending')
+         AND tgfoid = 'outbox.notify_relay()'::regprocedure
+         AND tgargs = convert_to(channel, 'UTF8') || '\x00'::bytea) = 2 THEN
+    RETURN;
+  END IF;
+
   DROP TRIGGER IF EXISTS messages_notify_insert ON outbox.messages;
   DROP TRIGGER IF EXISTS messages_notify_pending ON outbox.messages;
 

@@ -136,3 +136,14 @@ TEST_CASE("an idle relay uses (almost) no CPU: no busy polling") {
   CHECK(used < 50ms);
   CHECK(relay->running());
 }
+
+TEST_CASE("a request abandoned at shutdown that used the last attempt goes dead rather than pending") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
+  auto relay = f.start_relay({"--max-retries", "0", "--shutdown-timeout", "500ms"});
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 20s), *relay);
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+  CHECK(f.count("status = 'dead' AND attempts = 1 AND last_error LIKE 'interrupted by shutdown%'") == 1);
+}

@@ -1,5 +1,7 @@
 // Failure handling end to end: statuses, timeouts, transport errors, backoff, Retry-After, dead rows.
 #include <atomic>
+#include <map>
+#include <thread>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -157,4 +159,64 @@ TEST_CASE("without --target, a row without target_url goes dead with the reason"
   REQUIRE_WITH_LOG(f.wait_count("status = 'dead' AND last_error LIKE 'no destination%'", 1, 20s), relay);
   REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 1, 20s), relay);
   CHECK(relay.err().find("no default target") != std::string::npos);
+}
+
+TEST_CASE("a response body that is not valid UTF-8 is recorded cleanly and holds up no other outcome") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest& r) {
+    if (r.header("X-Outbox-Topic") != "bad") return Reply::with_status(200);
+    Reply reply = Reply::with_status(500);
+    reply.body = std::string(199, 'x') + "\xC3\xA9\xFF" + std::string("\0tail", 5);
+    return reply;
+  });
+  auto relay = f.start_relay({"--max-retries", "0"});
+  f.pg.exec("SELECT outbox.enqueue('bad', '{}')");
+  f.insert_messages(5);
+  // Promptly: a refused batch would wait out at least one retry pause before anything got recorded.
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 5, 20s), *relay);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'dead' AND topic = 'bad'", 1, 20s), *relay);
+  CHECK(f.scalar("SELECT last_error FROM outbox.messages WHERE topic = 'bad'") ==
+        "gave up after 1 attempts: HTTP 500: " + std::string(199, 'x') + "\xC3\xA9");
+  CHECK(relay->err().find("recording") == std::string::npos);
+}
+
+TEST_CASE("many rows failing at once are each retried on time, without waiting for the sweep") {
+  RelayFixture f;
+  // Every message fails its first attempt.
+  f.sink.set_handler([](const RecordedRequest& r) {
+    return Reply::with_status(r.header("X-Outbox-Attempt") == "1" ? 503 : 200);
+  });
+  auto relay = f.start_relay({"--initial-delay", "100ms", "--backoff-jitter", "0", "--concurrency", "4"});
+  for (int i = 0; i < 20; ++i)
+    f.insert_messages(1);
+  // The fixture's sweep runs every 60 s: a lost retry timer shows up as a timeout here.
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent' AND attempts = 2", 20, 30s), *relay);
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> arrivals;
+  for (const auto& r : f.sink.requests())
+    arrivals[r.header("webhook-id")].push_back(r.arrived);
+  for (const auto& [id, times] : arrivals) {
+    INFO("message " << id);
+    REQUIRE(times.size() == 2);
+    CHECK(times[1] - times[0] >= 100ms);
+    CHECK(times[1] - times[0] < 3s);
+  }
+}
+
+TEST_CASE("a pending row is never sent before its next_attempt_at") {
+  RelayFixture f;
+  auto relay = f.start_relay();
+  f.pg.exec(
+      "INSERT INTO outbox.messages (topic, payload, next_attempt_at) "
+      "VALUES ('later', '{}', now() + interval '1500 milliseconds')");
+  const auto inserted = std::chrono::steady_clock::now();
+  f.pg.exec("SELECT outbox.enqueue('now', '{}')");
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 20s), *relay);
+  CHECK(f.sink.requests().at(0).header("X-Outbox-Topic") == "now");
+  // Once its time has come, any wake-up (here a new insert) finds it.
+  std::this_thread::sleep_until(inserted + 1600ms);
+  f.pg.exec("SELECT outbox.enqueue('wake', '{}')");
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(3, 20s), *relay);
+  for (const auto& r : f.sink.requests()) {
+    if (r.header("X-Outbox-Topic") == "later") CHECK(r.arrived - inserted >= 1500ms);
+  }
 }

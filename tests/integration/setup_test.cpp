@@ -1,6 +1,7 @@
 // migrate, the schema objects, and what the binary does with bad input, against the real binary.
 #include <algorithm>
 
+#include "pg/session.hpp"
 #include "tests/integration/relay_fixture.hpp"
 
 using namespace testkit;
@@ -146,4 +147,42 @@ TEST_CASE("bad flags and bad URLs: exit 2 with one line, before touching the dat
   auto missing = relay_binary({"run"}, {{"DATABASE_URL", "\x01"}});
   CHECK(missing.exit_code == 2);
   CHECK(line_count(missing.err) == 1);
+}
+
+TEST_CASE("migrate leaves unchanged triggers alone (replacing them would lock out the application)") {
+  RelayFixture f;
+  const std::string trigger_row = "SELECT xmin::text FROM pg_trigger WHERE tgname = 'messages_notify_insert'";
+  const auto before = f.scalar(trigger_row);
+  REQUIRE(f.run_binary({"migrate"}).exit_code == 0);
+  CHECK(f.scalar(trigger_row) == before);
+  REQUIRE(f.run_binary({"migrate", "--channel", "elsewhere"}).exit_code == 0);
+  CHECK(f.scalar(trigger_row) != before);
+}
+
+TEST_CASE("outbox.enqueue makes concurrent enqueues of one ordering key commit in id order") {
+  RelayFixture f;
+  const auto info = pg::ConnInfo::parse(f.pg.url());
+  pg::Session first(info, "first");
+  pg::Session second(info, "second");
+  REQUIRE(first.exec("BEGIN").ok());
+  const auto first_id = std::stoll(
+      std::string(first.exec("SELECT outbox.enqueue('t', '{}', ordering_key => 'customer-7')").value(0, 0)));
+  // The second enqueue of the same key must wait for the first transaction to end.
+  REQUIRE(PQsendQuery(second.get(), "SELECT outbox.enqueue('t', '{}', ordering_key => 'customer-7')") == 1);
+  REQUIRE(wait_until(
+      [&] {
+        return f.scalar(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'second' AND wait_event = 'advisory'") == "1";
+      },
+      10s));
+  // Another key is not held up.
+  CHECK_NOTHROW(f.pg.exec("SELECT outbox.enqueue('t', '{}', ordering_key => 'customer-8')"));
+  REQUIRE(first.exec("COMMIT").ok());
+  pg::ResultPtr result(PQgetResult(second.get()));
+  REQUIRE(PQresultStatus(result.get()) == PGRES_TUPLES_OK);
+  const auto second_id = std::stoll(PQgetvalue(result.get(), 0, 0));
+  while (pg::ResultPtr rest{PQgetResult(second.get())}) {
+  }
+  CHECK(second_id > first_id);
 }

@@ -135,3 +135,22 @@ TEST_CASE("reject makes a dead decision with the reason") {
   CHECK(d.verdict == Verdict::dead);
   CHECK(d.error == "payload too large");
 }
+
+TEST_CASE(
+    "last_error is valid UTF-8 on one line, whatever bytes the body held, and never splits a character") {
+  RetryPolicy p(no_jitter());
+  // 199 ASCII bytes then a two-byte character: the cut at 200 bytes keeps it whole.
+  auto cut = p.decide(status(500, "", std::string(199, 'x') + "\xC3\xA9" + "tail"), 1, 0, kNow).error;
+  CHECK(cut == "HTTP 500: " + std::string(199, 'x') + "\xC3\xA9");
+  auto bad = p.decide(status(500, "",
+                             std::string("a\xFF"
+                                         "b\0c\x80",
+                                         6)),
+                      1, 0, kNow)
+                 .error;
+  CHECK(bad ==
+        "HTTP 500: a\xEF\xBF\xBD"
+        "b c\xEF\xBF\xBD");
+  auto lines = p.decide(status(502, "", "one\r\ntwo\tthree\x7f"), 1, 0, kNow).error;
+  CHECK(lines == "HTTP 502: one  two three");
+}
