@@ -96,7 +96,12 @@ void Connection::start() {
 }
 
 void Connection::execute(std::string sql, Params params, ResultCallback done) {
-  queue_.push_back(Pending{std::move(sql), std::move(params), std::move(done)});
+  queue_.push_back(Pending{std::move(sql), nullptr, std::move(params), std::move(done)});
+  if (state_ == State::ready || state_ == State::closed) dispatch_timer_.start(milliseconds(0));
+}
+
+void Connection::execute(const PreparedStatement& statement, Params params, ResultCallback done) {
+  queue_.push_back(Pending{{}, &statement, std::move(params), std::move(done)});
   if (state_ == State::ready || state_ == State::closed) dispatch_timer_.start(milliseconds(0));
 }
 
@@ -219,6 +224,8 @@ void Connection::drop_connection() {
   current_result_.reset();
   handshaking_ = false;
   in_flight_ = false;
+  preparing_ = false;
+  prepared_names_.clear();
   flushing_ = false;
   ++generation_;
 }
@@ -235,12 +242,34 @@ void Connection::send_next() {
   current_ = std::move(queue_.front());
   queue_.pop_front();
   transition_to(State::busy, "statement sent");
+  const PreparedStatement* prepared = current_->prepared;
+  if (prepared != nullptr && !prepared_names_.contains(prepared->name)) {
+    // PQsendPrepare needs NUL-terminated strings; a name and text made of string literals are.
+    preparing_ = true;
+    if (PQsendPrepare(conn_.get(), prepared->name.data(), prepared->sql.data(),
+                      static_cast<int>(current_->params.size()), nullptr) == 0) {
+      preparing_ = false;
+      if (PQstatus(conn_.get()) == CONNECTION_BAD) return fail(connection_error("cannot send statement"));
+      return finish_current(Result::failure(info_.redact(connection_error("cannot prepare statement"))));
+    }
+    in_flight_ = true;
+    flush_output();
+    return;
+  }
+  send_current();
+}
+
+void Connection::send_current() {
   std::vector<const char*> values;
   values.reserve(current_->params.size());
   for (const auto& p : current_->params)
     values.push_back(p ? p->c_str() : nullptr);
-  const int sent = PQsendQueryParams(conn_.get(), current_->sql.c_str(), static_cast<int>(values.size()),
-                                     nullptr, values.data(), nullptr, nullptr, /*resultFormat=*/0);
+  const int count = static_cast<int>(values.size());
+  const int sent = current_->prepared != nullptr
+                       ? PQsendQueryPrepared(conn_.get(), current_->prepared->name.data(), count,
+                                             values.data(), nullptr, nullptr, /*resultFormat=*/0)
+                       : PQsendQueryParams(conn_.get(), current_->sql.c_str(), count, nullptr, values.data(),
+                                           nullptr, nullptr, /*resultFormat=*/0);
   if (sent == 0) {
     // libpq also refuses statements it cannot encode (too many parameters): only that statement fails.
     if (PQstatus(conn_.get()) == CONNECTION_BAD) return fail(connection_error("cannot send statement"));
@@ -308,6 +337,13 @@ void Connection::complete_statement() {
   ResultPtr r = std::move(current_result_);
   if (state_ == State::connecting) return on_setup_result(std::move(r));
   if (!r) return finish_current(Result::failure("the statement produced no result"));
+  if (preparing_) {
+    preparing_ = false;
+    Result prepared(std::move(r));
+    if (!prepared.ok()) return finish_current(std::move(prepared));
+    prepared_names_.insert(current_->prepared->name);
+    return send_current();
+  }
   finish_current(Result(std::move(r)));
 }
 

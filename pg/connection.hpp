@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -41,6 +42,15 @@ struct Notification {
 // Text-format parameters for one statement; std::nullopt is SQL NULL.
 using Params = std::vector<std::optional<std::string>>;
 using ResultCallback = std::function<void(Result&&)>;
+
+// A statement run often: each connection prepares it once per session (server-side PREPARE), after which a
+// call only binds parameters and executes, skipping parse and plan. Name and text must outlive the
+// connection (string literals or other static data); the name must be unique among a connection's
+// statements.
+struct PreparedStatement {
+  std::string_view name;
+  std::string_view sql;
+};
 
 struct ReconnectPolicy {
   std::chrono::milliseconds initial{250};
@@ -79,6 +89,8 @@ class Connection {
   // Queues one statement. `done` runs exactly once, on the loop thread and never inside this call: with the
   // result, or with Result::failure(reason) if the connection breaks or is closed before it completes.
   void execute(std::string sql, Params params, ResultCallback done);
+  // The same for a prepared statement (prepared first on this session if it is not yet).
+  void execute(const PreparedStatement& statement, Params params, ResultCallback done);
   // Stops for good: fails the queued statements, closes the socket, never reconnects.
   void close();
 
@@ -92,7 +104,8 @@ class Connection {
 
  private:
   struct Pending {
-    std::string sql;
+    std::string sql;                              // ad-hoc statements
+    const PreparedStatement* prepared = nullptr;  // prepared ones
     Params params;
     ResultCallback done;
   };
@@ -115,6 +128,7 @@ class Connection {
   void drop_connection();
   void schedule_reconnect();
   void send_next();
+  void send_current();
   bool flush_output();
   void read_input();
   void collect_results();
@@ -148,6 +162,10 @@ class Connection {
   std::size_t setup_index_ = 0;
   // A statement (user or setup) was sent and PQgetResult has not yet returned NULL for it.
   bool in_flight_ = false;
+  // The statement in flight is the PREPARE of current_'s prepared statement, not the statement itself.
+  bool preparing_ = false;
+  // Names of the statements prepared on the current session (forgotten with it).
+  std::unordered_set<std::string_view> prepared_names_;
   // PQflush returned 1: output is still queued in libpq, so the socket is watched for writability too.
   bool flushing_ = false;
   // Bumped whenever the PGconn is dropped; code that ran a callback compares it to know whether the

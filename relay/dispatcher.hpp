@@ -38,6 +38,8 @@ class Dispatcher {
     // After stop(): in-flight requests finished or were abandoned, leases given back, outcomes recorded
     // (or, if the database stayed unreachable, given up on: see stopped_cleanly()).
     std::function<void()> on_stopped;
+    // Once, when the relay first works: connected, the schema checked, the table looked at.
+    std::function<void()> on_ready;
   };
   struct Counters {
     std::uint64_t claimed = 0;
@@ -71,6 +73,13 @@ class Dispatcher {
 
   // Connections and wake-ups.
   void on_claim_connection_ready();
+  void on_claim_connection_lost(std::string_view reason);
+  void on_database_lost(std::string_view reason);
+  void on_notified();
+  // The wake-up flag: see sql/triggers/notify.sql.
+  void raise_busy_flag();
+  void go_idle();
+  bool note_busy_progress(int rows);
   void on_schema_checked(pg::Result&& result);
   void wake();
   // The sweep: due retries and expired leases back to pending; learns when the next one is due.
@@ -91,6 +100,7 @@ class Dispatcher {
   void on_shutdown_deadline();
   void on_final_grace_expired();
   void maybe_finish_stop();
+  void maybe_finish_drain();
   void finish_stop();
   void on_recorded(const OutcomeWriter::Recorded& recorded);
   void log_summary();
@@ -109,10 +119,12 @@ class Dispatcher {
   loop::Timer sweep_timer_;
   loop::Timer shutdown_timer_;
   loop::Timer summary_timer_;
+  loop::Timer busy_poll_timer_;
   loop::Timer schema_retry_timer_;
 
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
+  const std::size_t claim_threshold_;  // free slots worth a claim while requests are in flight
   http::Request request_;
 
   bool schema_ok_ = false;
@@ -120,14 +132,22 @@ class Dispatcher {
   bool sweeping_ = false;
   bool sweep_wanted_ = false;
   bool want_claim_ = false;
+  bool busy_flag_ = false;   // writers were told this relay drains without notifications
+  bool going_idle_ = false;  // the handshake that clears the flag is running; claims wait for it
+  std::chrono::steady_clock::time_point busy_flag_until_;
+  std::chrono::steady_clock::time_point busy_window_start_;
+  int busy_window_rows_ = 0;
   std::uint64_t wakes_ = 0;  // notifications and other reasons to look at the table, counted
   std::optional<std::chrono::steady_clock::time_point> next_due_;
   std::optional<std::chrono::steady_clock::time_point> due_noted_while_sweeping_;
 
+  const bool draining_ = config_.command == Command::drain;  // one pass over what is due, then stop
+  bool drain_exhausted_ = false;                             // a drain's claim found nothing more due
   bool stopping_ = false;
   bool abandoning_ = false;  // past the shutdown deadline: in-flight requests are being aborted
   bool stopped_ = false;
   bool stopped_cleanly_ = true;
+  bool ready_reported_ = false;
   bool unblocked_while_stopping_ = false;
   Counters counters_;
   Counters last_summary_;

@@ -4,7 +4,7 @@ namespace relay::queries {
 
 // The id list is materialised with ARRAY(...) so that the locking subquery runs exactly once, before the
 // UPDATE; LockRows sits under the LIMIT, so rows skipped as locked do not count toward it.
-const std::string_view claim = R"sql(
+const pg::PreparedStatement claim{"outbox_claim", R"sql(
 UPDATE outbox.messages AS m
    SET status = 'processing',
        attempts = m.attempts + 1,
@@ -27,9 +27,9 @@ UPDATE outbox.messages AS m
 RETURNING m.id, m.topic, m.payload::text, m.target_url,
           (SELECT string_agg(e.key || ': ' || e.value, E'\n') FROM jsonb_each_text(m.headers) AS e),
           m.attempts, m.max_attempts, m.ordering_key IS NOT NULL
-)sql";
+)sql"};
 
-const std::string_view sweep = R"sql(
+const pg::PreparedStatement sweep{"outbox_sweep", R"sql(
 WITH due AS (
   SELECT id FROM outbox.messages
    WHERE (status = 'failed' AND next_attempt_at <= now())
@@ -56,9 +56,9 @@ SELECT (SELECT count(*) FROM changed),
            WHERE status = 'failed' AND next_attempt_at > now()),
          (SELECT min(lease_expires_at) FROM outbox.messages
            WHERE status = 'processing' AND lease_expires_at > now())) - now()) * 1000)::bigint
-)sql";
+)sql"};
 
-const std::string_view complete = R"sql(
+const pg::PreparedStatement complete{"outbox_complete", R"sql(
 WITH recorded AS (
   UPDATE outbox.messages AS m
      SET status = CASE WHEN o.status = 'pending' AND o.refund = 0
@@ -85,13 +85,27 @@ WITH recorded AS (
 SELECT count(*),
        ceil(EXTRACT(EPOCH FROM min(next_attempt_at) FILTER (WHERE status = 'failed') - now()) * 1000)::bigint
   FROM recorded
-)sql";
+)sql"};
 
-const std::string_view schema_check = R"sql(
+const pg::PreparedStatement schema_check{"outbox_schema_check", R"sql(
 SELECT (SELECT max(version) FROM outbox.schema_migrations),
        (SELECT convert_from(substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1), 'UTF8')
           FROM pg_trigger AS t
          WHERE t.tgrelid = 'outbox.messages'::regclass AND t.tgname = 'messages_notify_insert')
-)sql";
+)sql"};
+
+// The wake-up handshake of sql/triggers/notify.sql, the relay's half. The advisory key is the one the
+// trigger takes shared.
+const pg::PreparedStatement wakeup_busy{"outbox_wakeup_busy", R"sql(
+UPDATE outbox.relay_wakeup
+   SET busy_until = greatest(busy_until, clock_timestamp() + $1::bigint * interval '1 millisecond')
+)sql"};
+
+const pg::PreparedStatement wakeup_idle{"outbox_wakeup_idle", R"sql(
+WITH cleared AS (
+  UPDATE outbox.relay_wakeup SET busy_until = NULL RETURNING 1
+)
+SELECT pg_advisory_xact_lock(-2025047403911557836) FROM cleared
+)sql"};
 
 }  // namespace relay::queries

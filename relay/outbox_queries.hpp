@@ -2,8 +2,10 @@
 
 #include <string_view>
 
-// The SQL the daemon runs against outbox.messages. Each statement is one short transaction of its own:
-// nothing is held open across network I/O.
+#include "pg/connection.hpp"
+
+// The SQL the daemon runs against outbox.messages, as statements each connection prepares once. Each is
+// one short transaction of its own: nothing is held open across network I/O.
 namespace relay::queries {
 
 // Claims up to $3 due rows for lease owner $1 for $2 milliseconds: pending rows whose next_attempt_at has
@@ -11,7 +13,7 @@ namespace relay::queries {
 // a message in flight or an earlier one still undelivered. Counts the attempt now, so that a relay dying
 // mid-send still uses up attempts (a message that crashes relays ends up dead instead of looping).
 // Returns the columns listed in ClaimColumn.
-extern const std::string_view claim;
+extern const pg::PreparedStatement claim;
 enum ClaimColumn {
   kId,
   kTopic,
@@ -27,7 +29,7 @@ enum ClaimColumn {
 // (their relay stopped or lost the database); an expired row that already used its $2 default (or its own)
 // attempts goes dead instead. Returns one row: (rows changed, milliseconds until the next retry or lease
 // expiry that is not due yet, NULL when there is none).
-extern const std::string_view sweep;
+extern const pg::PreparedStatement sweep;
 
 // Records many outcomes in one statement for lease owner $8, from parallel arrays: ids $1, the attempt
 // number each claim made $2, statuses $3 (sent|failed|dead|pending), attempt refunds $4 (1 when the row
@@ -35,10 +37,16 @@ extern const std::string_view sweep;
 // longer holds in that same attempt is left alone (its lease expired and it was claimed again). A row put
 // back after an attempt that already used its last allowed one ($9 by default) goes dead instead.
 // Returns one row: (rows recorded, milliseconds until the earliest retry among them or NULL).
-extern const std::string_view complete;
+extern const pg::PreparedStatement complete;
 
 // One row: (schema version, channel of the insert trigger or NULL). Fails with 42P01/3F000 when the schema
 // is missing.
-extern const std::string_view schema_check;
+extern const pg::PreparedStatement schema_check;
+
+// Tells writers that a relay is draining the table and needs no NOTIFY for the next $1 milliseconds.
+extern const pg::PreparedStatement wakeup_busy;
+// Tells writers to notify again, and waits until every writer that may have read "busy" has committed:
+// a claim after this sees all their rows (see sql/triggers/notify.sql).
+extern const pg::PreparedStatement wakeup_idle;
 
 }  // namespace relay::queries

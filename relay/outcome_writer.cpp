@@ -38,13 +38,26 @@ std::string_view status_text(Outcome::Status s) {
 OutcomeWriter::OutcomeWriter(uv_loop_t* loop, pg::ConnInfo info, pg::ConnectionOptions options,
                              std::string lease_owner, int default_max_attempts, Events events)
     : conn_(loop, std::move(info), std::move(options),
-            pg::ConnectionEvents{
-                .on_ready = [this] { flush(); }, .on_lost = nullptr, .on_notification = nullptr}),
+            pg::ConnectionEvents{.on_ready = [this] { flush(); },
+                                 .on_lost =
+                                     [this](std::string_view reason) {
+                                       if (events_.on_lost) events_.on_lost(reason);
+                                     },
+                                 .on_notification = nullptr}),
       retry_timer_(loop, [this] { flush(); }),
       lease_owner_(std::move(lease_owner)),
       default_max_attempts_(std::to_string(default_max_attempts)),
       events_(std::move(events)),
       batch_limit_(kUnlimited) {}
+
+pg::ConnectionOptions OutcomeWriter::adjust(pg::ConnectionOptions options) {
+  // A prepared statement switches to a generic plan after five runs, and the generic plan of the batched
+  // UPDATE cannot know how many rows the arrays hold: for a large batch it chose a nested loop over every
+  // leased row per outcome, quadratic, and ran into statement_timeout with ~8,000 outcomes. A custom plan
+  // per execution sees the arrays; planning costs ~1 ms, once per batch.
+  options.session_setup.emplace_back("SET plan_cache_mode = force_custom_plan");
+  return options;
+}
 
 void OutcomeWriter::start() {
   conn_.start();
@@ -62,16 +75,16 @@ void OutcomeWriter::record(Outcome&& outcome) {
 
 void OutcomeWriter::flush() {
   if (!writing_.empty() || buffered_.empty() || !conn_.idle() || retry_timer_.armed()) return;
-  if (buffered_.size() <= batch_limit_) {
+  const std::size_t limit = std::min(batch_limit_, kMaxBatch);
+  if (buffered_.size() <= limit) {
     writing_.swap(buffered_);
   } else {
-    const auto take = static_cast<std::ptrdiff_t>(batch_limit_);
+    const auto take = static_cast<std::ptrdiff_t>(limit);
     writing_.assign(std::make_move_iterator(buffered_.begin()),
                     std::make_move_iterator(buffered_.begin() + take));
     buffered_.erase(buffered_.begin(), buffered_.begin() + take);
   }
-  conn_.execute(std::string(queries::complete), batch_params(),
-                [this](pg::Result&& r) { on_written(std::move(r)); });
+  conn_.execute(queries::complete, batch_params(), [this](pg::Result&& r) { on_written(std::move(r)); });
 }
 
 pg::Params OutcomeWriter::batch_params() {

@@ -48,10 +48,17 @@ class OutcomeWriter {
     std::function<void(const Recorded&)> on_recorded;
     // The writer became idle: nothing buffered, nothing being written (used to finish a shutdown).
     std::function<void()> on_idle;
+    // Its connection broke (it reconnects by itself and writes the outcomes then).
+    std::function<void(std::string_view reason)> on_lost;
   };
 
   OutcomeWriter(uv_loop_t* loop, pg::ConnInfo info, pg::ConnectionOptions options, std::string lease_owner,
                 int default_max_attempts, Events events);
+
+  // The session settings the writer's statement needs, added to `options`.
+  static pg::ConnectionOptions adjust(pg::ConnectionOptions options);
+  // Outcomes written by one statement at most; a larger backlog goes in several.
+  static constexpr std::size_t kMaxBatch = 1000;
 
   void start();
   void record(Outcome&& outcome);

@@ -1,13 +1,36 @@
 -- The wake-up: tells listening relays that rows may be due. A notification is only a hint (it carries no
 -- payload and may be lost while a relay is disconnected); the table is the truth, and relays also sweep it.
 --
+-- NOTIFY is not free for the application: every committing transaction that notified takes one
+-- database-wide lock from before its commit until after its commit record is flushed, so such commits
+-- cannot be grouped and concurrent writers queue behind one another. So a writer notifies only when no
+-- relay says it is busy (outbox.relay_wakeup.busy_until in the future): a busy relay keeps claiming
+-- without being told. The handshake that keeps this from ever losing a wake-up:
+--   writer: takes the shared advisory lock W (until its commit), then reads busy_until;
+--   relay, going from busy to idle: clears busy_until and takes W exclusively in one transaction, then
+--     claims once more.
+-- A writer that took W first holds the relay back until it has committed (so the relay's last claim sees
+-- its row); a writer that came later waits for the relay's commit and then reads busy_until cleared (so it
+-- notifies). W is hashtextextended('outbox-relay wakeup', 0); relay/outbox_queries.cpp uses the same key.
+-- A snapshot older than the relay's flip could still read "busy", so transactions that do not take a new
+-- snapshot per statement (REPEATABLE READ, SERIALIZABLE) always notify.
+--
 -- Re-runnable: `outbox-relay migrate` applies this file after the migrations, every time, with the channel
 -- in the setting outbox_relay.channel (default 'outbox'). By hand:
 --   SET outbox_relay.channel = 'outbox';  \i notify.sql
 
 CREATE OR REPLACE FUNCTION outbox.notify_relay() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  busy_until timestamptz;
 BEGIN
+  IF current_setting('transaction_isolation') = 'read committed' THEN
+    PERFORM pg_advisory_xact_lock_shared(-2025047403911557836);
+    SELECT w.busy_until INTO busy_until FROM outbox.relay_wakeup AS w;
+    IF busy_until > clock_timestamp() THEN
+      RETURN NULL;
+    END IF;
+  END IF;
   PERFORM pg_notify(TG_ARGV[0], '');
   RETURN NULL;
 END

@@ -45,6 +45,17 @@ bool RelayFixture::wait_count(const std::string& where, std::int64_t expected,
   return wait_until([&] { return count(where) == expected; }, timeout, 20ms);
 }
 
+bool RelayFixture::wait_relay_ready(std::chrono::milliseconds timeout) const {
+  return wait_until(
+      [&] {
+        return scalar(
+                   "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND "
+                   "(query LIKE 'LISTEN%' OR (application_name LIKE '%:claim' AND query LIKE "
+                   "'%''processing''%'))") == "2";
+      },
+      timeout, 20ms);
+}
+
 std::vector<std::int64_t> delivered_ids(const HttpServer& sink) {
   std::vector<std::int64_t> ids;
   for (const auto& r : sink.requests())

@@ -43,6 +43,8 @@ class RelayFixture {
   void insert_messages(int n, const std::string& extra_columns = "", const std::string& extra_values = "");
   std::int64_t count(const std::string& where) const;
   std::string scalar(const std::string& sql) const;
+  // Waits until a relay has started up and gone idle: listening, and its first claim done.
+  bool wait_relay_ready(std::chrono::milliseconds timeout) const;
   // Waits until `count(where) == expected`.
   bool wait_count(const std::string& where, std::int64_t expected, std::chrono::milliseconds timeout) const;
 };

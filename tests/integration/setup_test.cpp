@@ -1,5 +1,7 @@
 // migrate, the schema objects, and what the binary does with bad input, against the real binary.
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "pg/session.hpp"
 #include "tests/integration/relay_fixture.hpp"
@@ -21,11 +23,12 @@ std::size_t line_count(const std::string& text) {
 
 TEST_CASE("migrate is idempotent and records the schema version") {
   RelayFixture f;  // migrated once already
-  CHECK(f.scalar("SELECT string_agg(version::text, ',') FROM outbox.schema_migrations") == "1");
+  CHECK(f.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM outbox.schema_migrations") ==
+        "1,2,3");
   auto again = f.run_binary({"migrate"});
   CHECK(again.exit_code == 0);
   CHECK(again.err.find("migration applied") == std::string::npos);
-  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "1");
+  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "3");
   CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox.messages'::regclass AND NOT "
                  "tgisinternal") == "2");
 }
@@ -40,7 +43,26 @@ TEST_CASE("several migrate processes at once all succeed and apply each migratio
     INFO(p->err());
     CHECK(p->wait(60s) == 0);
   }
-  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "1");
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "3");
+}
+
+TEST_CASE("migrate upgrades a database at schema version 1, keeping its rows") {
+  PgCluster pg;
+  std::ifstream first(std::string(OUTBOX_SOURCE_DIR) + "/sql/migrations/0001_schema.sql");
+  REQUIRE(first);
+  pg.exec(std::string(std::istreambuf_iterator<char>(first), {}));
+  pg.exec(
+      "INSERT INTO outbox.messages (topic, payload, headers) VALUES ('a', '{}', NULL), "
+      "('b', '{}', '{\"x-k\": \"v\"}')");
+  auto upgrade = run({OUTBOX_RELAY_BIN, "migrate", "--database-url", pg.url()});
+  INFO(upgrade.err);
+  REQUIRE(upgrade.exit_code == 0);
+  CHECK(pg.query_value(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM outbox.schema_migrations") ==
+        "1,2,3");
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.relay_wakeup WHERE busy_until IS NULL") == "1");
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.messages") == "2");
+  CHECK(pg.query_value("SELECT convalidated FROM pg_constraint WHERE conname = 'headers_are_valid'") == "t");
 }
 
 TEST_CASE("migrate --channel installs the trigger on that channel, and a relay on it wakes at once") {

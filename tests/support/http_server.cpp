@@ -302,8 +302,11 @@ void HttpServer::Impl::Connection::queue_delayed(std::string bytes, std::chrono:
   uv_timer_init(&server_->loop_, timer.get());
   timer->data = &entry;
   entry.timer = loop::Handle<uv_timer_t>(std::move(timer));
-  uv_timer_start(entry.timer.get(), &Connection::on_uv_delay_over, static_cast<std::uint64_t>(delay.count()),
-                 0);
+  // The delay is a lower bound that tests compare with arrival times: count it from now, not from the
+  // loop's cached time (taken before this request was read), and round the loop's millisecond clock up.
+  uv_update_time(&server_->loop_);
+  uv_timer_start(entry.timer.get(), &Connection::on_uv_delay_over,
+                 static_cast<std::uint64_t>(delay.count()) + 1, 0);
 }
 
 void HttpServer::Impl::Connection::on_uv_delay_over(uv_timer_t* timer) {

@@ -187,10 +187,12 @@ ResultPtr run_sql(const std::string& url, std::string_view sql) {
 
 }  // namespace
 
-PgCluster::PgCluster() {
+PgCluster::PgCluster() : PgCluster(Options{}) {}
+
+PgCluster::PgCluster(Options options) : options_(options) {
   const std::string tpl = template_dir();
   ensure_template(tpl);
-  dir_ = make_temp_dir(cluster_parent_dir() + "/outbox-pg-XXXXXX");
+  dir_ = make_temp_dir((options_.durable ? std::string("/tmp") : cluster_parent_dir()) + "/outbox-pg-XXXXXX");
   try {
     // The server creates its socket and log here, so the directory must be the postgres user's.
     give_to_postgres(dir_);
@@ -222,9 +224,11 @@ std::string PgCluster::url(std::string_view dbname) const {
 
 void PgCluster::start() {
   const std::string log = dir_ + "/server.log";
-  const std::string options = "-c listen_addresses='' -k " + dir_ + " -p " + std::to_string(port_) +
-                              " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                              " -c max_connections=100 -c shared_buffers=32MB";
+  std::string options = "-c listen_addresses='' -k " + dir_ + " -p " + std::to_string(port_);
+  if (!options_.durable)
+    options +=
+        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+        " -c shared_buffers=32MB";
   try {
     run_checked(
         server_command("pg_ctl", {"-D", data_dir_, "-l", log, "-o", options, "-w", "-t", "60", "start"}));

@@ -15,8 +15,15 @@ namespace testkit {
 // PG_BINDIR overrides the server binaries' directory (default /usr/lib/postgresql/15/bin).
 class PgCluster {
  public:
+  struct Options {
+    // Tests want speed: no fsync, on tmpfs when it is big enough. Benchmarks want PostgreSQL as shipped:
+    // durable=true keeps the default settings (fsync, synchronous_commit) and a data directory on disk.
+    bool durable = false;
+  };
+
   // Creates and starts the cluster; throws std::runtime_error with the server log tail on failure.
   PgCluster();
+  explicit PgCluster(Options options);
   // Stops the server (immediate) and removes the directory.
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
@@ -41,6 +48,7 @@ class PgCluster {
                                               std::string_view dbname = "postgres") const;
 
  private:
+  Options options_;
   std::string dir_;
   std::string data_dir_;
   int port_ = 5432;

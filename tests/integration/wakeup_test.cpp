@@ -1,0 +1,131 @@
+// The wake-up handshake (sql/triggers/notify.sql): writers skip NOTIFY while a relay says it is busy, and no
+// row may ever wait for the safety sweep because of it. Every relay here sweeps only once a minute, so a
+// lost wake-up shows up as a timeout.
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "pg/session.hpp"
+#include "tests/integration/relay_fixture.hpp"
+
+using namespace testkit;
+
+namespace {
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("writers in random bursts while the relay flips between busy and idle: every row, none late") {
+  RelayFixture f;
+  auto relay = f.start_relay({"--log-level", "debug"});
+  REQUIRE_WITH_LOG(relay->wait_for_err("relay started", 20s), *relay);
+
+  constexpr int kWriters = 8;
+  const auto info = pg::ConnInfo::parse(f.pg.url());
+  std::mutex mutex;
+  std::map<std::string, std::chrono::steady_clock::time_point> committed;
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      try {
+        pg::Session session(info, "writer");
+        std::mt19937 rng(static_cast<unsigned>(w) * 7919U + 17U);
+        std::uniform_int_distribution<int> burst(1, 40);
+        std::uniform_int_distribution<int> pause_ms(0, 40);
+        const auto until = std::chrono::steady_clock::now() + 4s;
+        while (std::chrono::steady_clock::now() < until) {
+          for (int n = burst(rng); n > 0; --n) {
+            auto r = session.exec(
+                "INSERT INTO outbox.messages (topic, payload) VALUES ('burst', '{}') RETURNING id");
+            const auto at = std::chrono::steady_clock::now();
+            if (!r.ok()) throw std::runtime_error(r.error());
+            std::lock_guard lock(mutex);
+            committed.emplace(std::string(r.value(0, 0)), at);
+          }
+          // Quiet gaps let the relay run dry and go idle, so that it flips back and forth.
+          std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(rng)));
+        }
+      } catch (...) {
+        failed = true;
+      }
+    });
+  }
+  for (auto& t : writers)
+    t.join();
+  REQUIRE_FALSE(failed);
+  const auto total = static_cast<std::int64_t>(committed.size());
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", total, 30s), *relay);
+  for (const auto& r : f.sink.requests())
+    REQUIRE(committed.count(r.header("webhook-id")) == 1);
+
+  // A row whose wake-up was lost would wait for the 60 s sweep: all of them arrived within 30 s of the end.
+  CHECK(f.sink.request_count() == static_cast<std::size_t>(total));
+  // The test only proves something if the relay did flip.
+  const std::string log = relay->err();
+  CHECK(occurrences(log, "wake-up flag raised") >= 1);
+  CHECK(occurrences(log, "wake-up flag cleared") >= 2);
+}
+
+TEST_CASE("a busy relay finds rows inserted without a NOTIFY by itself, promptly") {
+  RelayFixture f;
+  // Slow answers keep requests in flight, so that the second notification reaches a relay at work.
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::delayed(300ms); });
+  auto relay = f.start_relay({"--log-level", "debug"});
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 5s), *relay);
+  f.insert_messages(1);
+  // The relay raised the flag: from now on writers skip their NOTIFY.
+  REQUIRE_WITH_LOG(
+      wait_until(
+          [&] { return f.scalar("SELECT busy_until > clock_timestamp() FROM outbox.relay_wakeup") == "t"; },
+          5s),
+      *relay);
+  const auto inserted = std::chrono::steady_clock::now();
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(3, 10s), *relay);
+  // Found by the busy relay's own polling, well before the flag would have expired (2 s).
+  CHECK(f.sink.requests().at(2).arrived - inserted < 1s);
+}
+
+TEST_CASE("a REPEATABLE READ writer notifies even when the flag says busy") {
+  RelayFixture f;
+  auto relay = f.start_relay();
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  // As if a relay were draining: READ COMMITTED writers would now skip their NOTIFY.
+  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = now() + interval '1 hour'");
+  const auto info = pg::ConnInfo::parse(f.pg.url());
+  pg::Session session(info, "rr-writer");
+  REQUIRE(session.exec("BEGIN ISOLATION LEVEL REPEATABLE READ").ok());
+  REQUIRE(session.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('rr', '{}')").ok());
+  REQUIRE(session.exec("COMMIT").ok());
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 5s), *relay);
+}
+
+TEST_CASE("a stale busy flag: a new relay clears it first, and an expired one lets writers notify again") {
+  RelayFixture f;
+  // As left by a relay killed while busy.
+  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = now() + interval '1 hour'");
+  auto relay = f.start_relay();
+  REQUIRE_WITH_LOG(
+      wait_until([&] { return f.scalar("SELECT busy_until IS NULL FROM outbox.relay_wakeup") == "t"; }, 20s),
+      *relay);
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 5s), *relay);
+
+  // A flag that nobody renews stops holding writers back when it expires.
+  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = clock_timestamp() + interval '300 milliseconds'");
+  REQUIRE(wait_until(
+      [&] { return f.scalar("SELECT busy_until < clock_timestamp() FROM outbox.relay_wakeup") == "t"; }, 5s));
+  f.insert_messages(1);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(2, 5s), *relay);
+}
