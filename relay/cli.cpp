@@ -48,12 +48,16 @@ std::string command_names() {
 
 void add_flag(CLI::App& command, const FlagSpec& flag) {
   // No callback: values are read after parsing, so that each error names its flag in our words.
-  command.add_option(std::string(flag.name), CLI::callback_t{}, std::string(flag.help))
-      ->type_name(std::string(flag.value_name))
-      ->envname(std::string(flag.env))
-      ->default_str(flag.show_default(Config{}))
-      ->group(std::string(flag.group))
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides an earlier one
+  CLI::Option* option =
+      command.add_option(std::string(flag.name), CLI::callback_t{}, std::string(flag.help))
+          ->type_name(std::string(flag.value_name))
+          ->envname(std::string(flag.env))
+          ->default_str(flag.show_default(Config{}))
+          ->group(std::string(flag.group))
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides an earlier one
+  // A row without a value placeholder is a switch: given alone it reads "true" (CLI11's word), and its
+  // variable or --flag=VALUE may say 1/0, yes/no... (flag_values::set_switch).
+  if (flag.value_name.empty()) option->expected(0);
 }
 
 std::unique_ptr<CLI::App> build_app() {

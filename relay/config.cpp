@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "relay/command_values.hpp"
 #include "relay/duration.hpp"
 
 namespace relay {
@@ -30,6 +31,19 @@ std::string validate(const Config& config) {
   }
   if (!(config.retry.jitter >= 0 && config.retry.jitter < 1)) {
     return fmt::format("--backoff-jitter must be at least 0 and less than 1 (got {})", config.retry.jitter);
+  }
+  return validate_command_options(config);
+}
+
+std::string validate_command_options(const Config& config) {
+  // Without an age, purge would have to guess how much history the operator wants to keep.
+  if (config.command == Command::purge && config.older_than.count() == 0) {
+    return "purge needs --older-than (or OUTBOX_PURGE_OLDER_THAN), e.g. --older-than 30d";
+  }
+  const ReplayFilter& replay = config.replay;
+  if (replay.since && replay.until && *replay.since >= *replay.until) {
+    return fmt::format("--since ({}) must be before --until ({}): no row can match both",
+                       flag_values::format_time(*replay.since), flag_values::format_time(*replay.until));
   }
   return {};
 }

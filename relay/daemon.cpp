@@ -1,6 +1,7 @@
 #include "relay/daemon.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <optional>
 #include <random>
 
@@ -8,11 +9,15 @@
 
 #include "loop/event_loop.hpp"
 #include "loop/signal.hpp"
+#include "loop/timer.hpp"
 #include "pg/session.hpp"
 #include "relay/cli.hpp"
 #include "relay/dispatcher.hpp"
 #include "relay/log.hpp"
 #include "relay/migrator.hpp"
+#include "relay/progress_bar.hpp"
+#include "relay/retention.hpp"
+#include "relay/systemd_notifier.hpp"
 
 namespace relay {
 
@@ -37,21 +42,41 @@ class Daemon {
   int run() {
     loop::EventLoop loop;
     {
+      SystemdNotifier systemd(loop.get());
       Dispatcher dispatcher(
           loop.get(), config_, info_, make_lease_owner(config_),
           Dispatcher::Events{
               .on_fatal = [&](int code, const std::string& reason) { fatal(loop, code, reason); },
-              .on_stopped = [&] { loop.stop(); }});
-      loop::Signal sigterm(loop.get(), SIGTERM,
-                           [&](int signum) { on_stop_signal(loop, dispatcher, signum); });
-      loop::Signal sigint(loop.get(), SIGINT, [&](int signum) { on_stop_signal(loop, dispatcher, signum); });
+              .on_stopped = [&] { loop.stop(); },
+              .on_ready = [&] { systemd.ready(); }});
+      // A drain is one short pass over the due rows; deleting history is the long-running daemon's job.
+      Retention retention(loop.get(), info_, config_);
+      const auto stop = [&](int signum) {
+        retention.stop();
+        on_stop_signal(loop, dispatcher, systemd, signum);
+      };
+      loop::Signal sigterm(loop.get(), SIGTERM, stop);
+      loop::Signal sigint(loop.get(), SIGINT, stop);
       loop::Signal sighup(loop.get(), SIGHUP, [](int) {
         log::event(spdlog::level::warn, "SIGHUP ignored",
                    {{"detail", "configuration reload is not supported"}});
       });
+      std::optional<ProgressBar> progress;
+      std::optional<loop::Timer> progress_timer;
+      if (draining() && isatty(STDERR_FILENO) == 1) {
+        progress.emplace(stderr, rows_due());
+        progress_timer.emplace(loop.get(), [&] {
+          progress->update(processed(dispatcher));
+          progress_timer->start(kProgressRefresh);
+        });
+        progress_timer->start(kProgressRefresh);
+      }
       dispatcher.start();
+      if (!draining()) retention.start();
       loop.run();
-      if (!exit_code_) exit_code_ = dispatcher.stopped_cleanly() ? exit_code::ok : exit_code::infrastructure;
+      retention.stop();
+      if (progress) progress->finish(processed(dispatcher));
+      if (!exit_code_) exit_code_ = final_exit_code(dispatcher);
     }
     // The dispatcher and the watchers are gone; let their handles finish closing.
     loop.close();
@@ -59,9 +84,44 @@ class Daemon {
   }
 
  private:
-  void on_stop_signal(loop::EventLoop& loop, Dispatcher& dispatcher, int signum) {
+  static constexpr std::chrono::milliseconds kProgressRefresh{250};
+
+  bool draining() const { return config_.command == Command::drain; }
+
+  static std::uint64_t processed(const Dispatcher& d) {
+    const auto& c = d.counters();
+    return c.sent + c.failed + c.dead;
+  }
+
+  // What the progress bar counts toward: due now (blocking is fine: the loop has not started yet). A
+  // database that cannot be reached surfaces here with its cause.
+  std::uint64_t rows_due() const {
+    pg::Session session(info_, config_.service_name + ":drain");
+    auto due = session.exec(
+        "SELECT count(*) FROM outbox.messages WHERE (status = 'pending' AND next_attempt_at <= now()) OR "
+        "(status = 'failed' AND next_attempt_at <= now()) OR (status = 'processing' AND lease_expires_at <= "
+        "now())");
+    if (!due.ok()) return 0;
+    const auto n = due.int64(0, 0);
+    return config_.limit > 0 ? std::min<std::uint64_t>(static_cast<std::uint64_t>(n), config_.limit)
+                             : static_cast<std::uint64_t>(n);
+  }
+
+  int final_exit_code(const Dispatcher& dispatcher) const {
+    if (!dispatcher.stopped_cleanly()) return exit_code::infrastructure;
+    if (!draining()) return exit_code::ok;
+    const auto& c = dispatcher.counters();
+    std::printf("drained: %llu processed, %llu sent, %llu failed, %llu dead\n",
+                static_cast<unsigned long long>(c.sent + c.failed + c.dead),
+                static_cast<unsigned long long>(c.sent), static_cast<unsigned long long>(c.failed),
+                static_cast<unsigned long long>(c.dead));
+    return c.failed + c.dead > 0 ? exit_code::failure : exit_code::ok;
+  }
+
+  void on_stop_signal(loop::EventLoop& loop, Dispatcher& dispatcher, SystemdNotifier& systemd, int signum) {
     if (!stop_requested_) {
       stop_requested_ = true;
+      systemd.stopping();
       log::event(spdlog::level::info, "signal received",
                  {{"signal", strsignal(signum)}, {"action", "graceful stop"}});
       dispatcher.stop();
@@ -90,6 +150,15 @@ class Daemon {
 
 int run_daemon(const Config& config) {
   return Daemon(config).run();
+}
+
+int run_drain(const Config& config) {
+  try {
+    return Daemon(config).run();
+  } catch (const pg::ConnectionError& e) {
+    log::event(spdlog::level::err, "fatal", {{"error", e.what()}, {"exit_code", exit_code::infrastructure}});
+    return exit_code::infrastructure;
+  }
 }
 
 int run_migrate(const Config& config) {

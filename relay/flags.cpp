@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "relay/command_values.hpp"
 #include "relay/flag_values.hpp"
 
 namespace relay {
@@ -26,6 +27,13 @@ std::string show(double value) {
 }
 std::string show(std::chrono::milliseconds value) {
   return format_duration(value);
+}
+std::string show_switch(bool value) {
+  return value ? "on" : "off";
+}
+// Zero means "not set" for these: the row's show_default says what that means.
+std::string show_age(std::chrono::milliseconds value, const char* when_zero) {
+  return value.count() == 0 ? std::string(when_zero) : format_duration(value);
 }
 std::string show(LogFormat value) {
   return value == LogFormat::json ? "json" : "human";
@@ -69,10 +77,10 @@ constexpr FlagSpec kFlags[] = {
        return set_duration(v, b, 1ms, 1h, c.connect_timeout);
      }},
     {"--poll-interval", "OUTBOX_POLL_INTERVAL_MS", "DURATION", "Delivery",
-     "Sweep for rows a lost notification missed (10ms-24h; bare number: ms)",
+     "Sweep for rows a lost notification missed (1ms-24h; bare number: ms)",
      [](const Config& c) { return show(c.poll_interval); },
      [](Config& c, std::string_view v, BareNumber b) {
-       return set_duration(v, b, 10ms, 24h, c.poll_interval);
+       return set_duration(v, b, 1ms, 24h, c.poll_interval);
      }},
     {"--max-payload-size", "OUTBOX_MAX_PAYLOAD_SIZE", "BYTES", "Delivery",
      "Largest payload sent; a larger row goes dead (1-1073741824)",
@@ -86,6 +94,14 @@ constexpr FlagSpec kFlags[] = {
      [](Config& c, std::string_view v, BareNumber b) {
        return set_duration(v, b, 0s, 1h, c.shutdown_timeout);
      }},
+
+    {"--limit", "OUTBOX_LIMIT", "N", "Delivery", "drain: attempt at most N rows, then exit (1-1000000000)",
+     [](const Config& c) { return c.limit == 0 ? std::string("none") : show(c.limit); },
+     [](Config& c, std::string_view v, BareNumber) { return set_int(v, 1, 1'000'000'000, c.limit); }},
+    {"--dry-run", "OUTBOX_DRY_RUN", "", "Delivery",
+     "Log what would be sent (run, drain: one batch) or changed (replay, purge); change nothing",
+     [](const Config& c) { return show_switch(c.dry_run); },
+     [](Config& c, std::string_view v, BareNumber) { return set_switch(v, c.dry_run); }},
 
     {"--max-retries", "OUTBOX_MAX_RETRIES", "N", "Retries",
      "Retries after the first attempt before a row goes dead (0-10000)",
@@ -112,6 +128,69 @@ constexpr FlagSpec kFlags[] = {
      [](const Config& c) { return show(c.retry.jitter); },
      [](Config& c, std::string_view v, BareNumber) { return set_fraction(v, c.retry.jitter); }},
 
+    {"--retain-sent", "OUTBOX_RETAIN_SENT", "AGE", "Retention",
+     "Delete sent rows this long after they were sent (1m-87600h, or days: 7d)",
+     [](const Config& c) { return show_age(c.retain_sent, "none (kept)"); },
+     [](Config& c, std::string_view v, BareNumber) { return set_age(v, 1min, 87'600h, c.retain_sent); }},
+    {"--retain-dead", "OUTBOX_RETAIN_DEAD", "AGE", "Retention",
+     "Delete dead rows this long after they went dead (1m-87600h, or days: 30d)",
+     [](const Config& c) { return show_age(c.retain_dead, "none (kept)"); },
+     [](Config& c, std::string_view v, BareNumber) { return set_age(v, 1min, 87'600h, c.retain_dead); }},
+
+    {"--json", "OUTBOX_STATUS_JSON", "", "Status", "Print one JSON object instead of tables",
+     [](const Config& c) { return show_switch(c.json); },
+     [](Config& c, std::string_view v, BareNumber) { return set_switch(v, c.json); }},
+    {"--top", "OUTBOX_STATUS_TOP", "N", "Status",
+     "Dead rows listed with their last error, newest first (0-1000)",
+     [](const Config& c) { return show(c.top); },
+     [](Config& c, std::string_view v, BareNumber) { return set_int(v, 0, 1'000, c.top); }},
+
+    {"--status", "OUTBOX_REPLAY_STATUS", "STATUS", "Replay",
+     "dead or failed: which rows go back to pending (with --id: both, unless given)",
+     [](const Config& c) { return c.replay.status.value_or("dead"); },
+     [](Config& c, std::string_view v, BareNumber) { return set_replay_status(v, c.replay.status); }},
+    {"--topic", "OUTBOX_REPLAY_TOPIC", "TOPIC", "Replay", "Only rows of this topic",
+     [](const Config& c) { return show(c.replay.topic); },
+     [](Config& c, std::string_view v, BareNumber) {
+       c.replay.topic = v;
+       return std::string();
+     }},
+    {"--id", "OUTBOX_REPLAY_ID", "IDS", "Replay", "Only these rows: ids separated by commas",
+     [](const Config&) { return std::string("none"); },
+     [](Config& c, std::string_view v, BareNumber) { return set_id_list(v, c.replay.ids); }},
+    {"--since", "OUTBOX_REPLAY_SINCE", "TIME", "Replay",
+     "Only rows created at or after TIME (2026-11-23T14:00Z; UTC unless an offset is given; or an age: 2h)",
+     [](const Config&) { return std::string("none"); },
+     [](Config& c, std::string_view v, BareNumber) {
+       return set_time(v, std::chrono::system_clock::now(), c.replay.since);
+     }},
+    {"--until", "OUTBOX_REPLAY_UNTIL", "TIME", "Replay",
+     "Only rows created before TIME (written as for --since)",
+     [](const Config&) { return std::string("none"); },
+     [](Config& c, std::string_view v, BareNumber) {
+       return set_time(v, std::chrono::system_clock::now(), c.replay.until);
+     }},
+    {"--error-like", "OUTBOX_REPLAY_ERROR_LIKE", "PATTERN", "Replay",
+     "Only rows whose last_error matches this LIKE pattern, ignoring case ('%timed out%')",
+     [](const Config& c) { return show(c.replay.error_like); },
+     [](Config& c, std::string_view v, BareNumber) {
+       c.replay.error_like = v;
+       return std::string();
+     }},
+    {"--keep-attempts", "OUTBOX_REPLAY_KEEP_ATTEMPTS", "", "Replay",
+     "Keep each row's attempt count (by default it goes back to 0)",
+     [](const Config& c) { return show_switch(c.replay.keep_attempts); },
+     [](Config& c, std::string_view v, BareNumber) { return set_switch(v, c.replay.keep_attempts); }},
+
+    {"--older-than", "OUTBOX_PURGE_OLDER_THAN", "AGE", "Purge",
+     "Delete sent rows sent longer ago than this (1s-87600h, or days: 30d)",
+     [](const Config& c) { return show_age(c.older_than, "none (required)"); },
+     [](Config& c, std::string_view v, BareNumber) { return set_age(v, 1s, 87'600h, c.older_than); }},
+    {"--include-dead", "OUTBOX_PURGE_INCLUDE_DEAD", "", "Purge",
+     "Also delete dead rows that went dead longer ago than --older-than",
+     [](const Config& c) { return show_switch(c.include_dead); },
+     [](Config& c, std::string_view v, BareNumber) { return set_switch(v, c.include_dead); }},
+
     {"--log-level", "LOG_LEVEL", "LEVEL", "Logging", "trace, debug, info, warn, error, critical or off",
      [](const Config& c) { return show(c.log_level); },
      [](Config& c, std::string_view v, BareNumber) { return set_log_level(v, c.log_level); }},
@@ -136,6 +215,34 @@ constexpr std::string_view kRunFlags[] = {
     "--poll-interval",
     "--max-payload-size",
     "--shutdown-timeout",
+    "--dry-run",
+    "--max-retries",
+    "--initial-delay",
+    "--max-delay",
+    "--backoff-multiplier",
+    "--backoff-jitter",
+    "--retain-sent",
+    "--retain-dead",
+    "--log-level",
+    "--log-format",
+    "--service-name",
+};
+// drain takes the run flags except the sweep interval (it exits instead of sleeping) and retention (a
+// daemon's job), plus --limit.
+constexpr std::string_view kDrainFlags[] = {
+    "--database-url",
+    "--channel",
+    "--target",
+    "--method",
+    "--batch-size",
+    "--concurrency",
+    "--lease",
+    "--http-timeout",
+    "--connect-timeout",
+    "--max-payload-size",
+    "--shutdown-timeout",
+    "--limit",
+    "--dry-run",
     "--max-retries",
     "--initial-delay",
     "--max-delay",
@@ -148,11 +255,37 @@ constexpr std::string_view kRunFlags[] = {
 constexpr std::string_view kMigrateFlags[] = {
     "--database-url", "--channel", "--log-level", "--log-format", "--service-name",
 };
+constexpr std::string_view kStatusFlags[] = {
+    "--database-url", "--json", "--top", "--log-level", "--log-format", "--service-name",
+};
+constexpr std::string_view kReplayFlags[] = {
+    "--database-url", "--channel",    "--status",       "--topic",         "--id",
+    "--since",        "--until",      "--error-like",   "--keep-attempts", "--dry-run",
+    "--log-level",    "--log-format", "--service-name",
+};
+constexpr std::string_view kPurgeFlags[] = {
+    "--database-url", "--older-than", "--include-dead", "--dry-run",
+    "--log-level",    "--log-format", "--service-name",
+};
+constexpr std::string_view kCheckFlags[] = {
+    "--database-url", "--channel",    "--target",       "--connect-timeout",
+    "--log-level",    "--log-format", "--service-name",
+};
 
 constexpr CommandSpec kCommands[] = {
     {Command::run, "run", "Deliver outbox rows until stopped (the default command)", kRunFlags},
+    {Command::drain, "drain",
+     "Deliver the rows that are due (or --limit of them), then exit: for cron and CI", kDrainFlags},
     {Command::migrate, "migrate", "Create or upgrade the outbox schema and trigger, then exit",
      kMigrateFlags},
+    {Command::status, "status", "Show counts by status and topic, due and in-flight rows, recent dead rows",
+     kStatusFlags},
+    {Command::replay, "replay", "Put dead (or failed) rows back to pending, filtered, and wake the relays",
+     kReplayFlags},
+    {Command::purge, "purge", "Delete sent (and dead) rows older than --older-than, in small batches",
+     kPurgeFlags},
+    {Command::check, "check", "Check the database, schema, trigger, LISTEN/NOTIFY and targets; one line each",
+     kCheckFlags},
 };
 
 }  // namespace

@@ -4,9 +4,14 @@
 
 #include <curl/curl.h>
 
+#include "relay/check_command.hpp"
 #include "relay/cli.hpp"
 #include "relay/daemon.hpp"
+#include "relay/dry_run.hpp"
 #include "relay/log.hpp"
+#include "relay/purge_command.hpp"
+#include "relay/replay_command.hpp"
+#include "relay/status_command.hpp"
 
 namespace {
 
@@ -27,10 +32,21 @@ class CurlGlobal {
 
 int run_command(const relay::Config& config) {
   switch (config.command) {
+    // A dry run reads one batch and exits, in place of the daemon or the drain: it must not claim.
     case relay::Command::run:
-      return relay::run_daemon(config);
+      return config.dry_run ? relay::DryRun(config).run() : relay::run_daemon(config);
+    case relay::Command::drain:
+      return config.dry_run ? relay::DryRun(config).run() : relay::run_drain(config);
     case relay::Command::migrate:
       return relay::run_migrate(config);
+    case relay::Command::status:
+      return relay::run_status(config, std::cout);
+    case relay::Command::replay:
+      return relay::run_replay(config, std::cout);
+    case relay::Command::purge:
+      return relay::run_purge(config, std::cout);
+    case relay::Command::check:
+      return relay::run_check(config, std::cout);
   }
   return relay::exit_code::usage;
 }
