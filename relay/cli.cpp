@@ -5,10 +5,12 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "relay/config_file.hpp"
 #include "relay/flag_values.hpp"
 #include "relay/flags.hpp"
 #include "relay/help_formatter.hpp"
@@ -68,7 +70,8 @@ std::unique_ptr<CLI::App> build_app() {
   app->set_help_flag("-h,--help", "Print this help and exit (after a command: that command's help)");
   app->set_version_flag("--version", std::string(kProgram) + " " + version, "Print the version and exit");
   app->footer(
-      "Every flag can also be set by its environment variable; the flag wins.\n"
+      "Every flag can also be set by its environment variable, or in the --config file;\n"
+      "a flag wins over its variable, a variable over the file.\n"
       "Durations take a unit (500ms, 3s, 2m, 1h, 1.5s); for the variables ending in _MS\n"
       "a bare number means milliseconds. See outbox-relay(1).");
   for (const CommandSpec& spec : command_specs()) {
@@ -122,16 +125,40 @@ std::string explain_extra(const std::string& extra, const CommandSpec& spec) {
   return "unexpected argument " + flag_values::quoted(arg);
 }
 
+// The file named by --config (or OUTBOX_CONFIG), if any. The file is read before the other options because
+// each of them falls back to it.
+std::variant<std::optional<ConfigFile>, std::string> read_config_file(const CLI::App& command) {
+  const CLI::Option* option = command.get_option("--config");
+  if (option->count() == 0) return std::optional<ConfigFile>();
+  const auto path = option->as<std::string>();
+  if (path.empty()) return std::optional<ConfigFile>();
+  auto loaded = load_config_file(path);
+  if (auto* reason = std::get_if<std::string>(&loaded)) return std::move(*reason);
+  return std::optional<ConfigFile>(std::move(std::get<ConfigFile>(loaded)));
+}
+
+// Each option comes from the command line, else its variable, else the file, else its default. A setting in
+// the file that this command does not take is left alone: one file serves every command.
 CliOutcome read_config(const CommandSpec& spec, const CLI::App& command, std::ostream& err) {
   Config config;
   config.command = spec.command;
+  auto file = read_config_file(command);
+  if (auto* reason = std::get_if<std::string>(&file)) return fail(err, *reason);
+  const auto& settings = std::get<std::optional<ConfigFile>>(file);
   for (std::string_view name : spec.flags) {
     const FlagSpec& flag = *find_flag(name);
     const CLI::Option* option = command.get_option(std::string(name));
-    if (option->count() == 0) continue;
-    std::string text = option->as<std::string>();
-    if (auto reason = flag.apply(config, text, bare_number_rule(flag)); !reason.empty()) {
-      return fail(err, source_of(flag, command, option) + ": " + reason);
+    if (option->count() > 0) {
+      std::string text = option->as<std::string>();
+      if (auto reason = flag.apply(config, text, bare_number_rule(flag)); !reason.empty()) {
+        return fail(err, source_of(flag, command, option) + ": " + reason);
+      }
+    } else if (settings) {
+      auto it = settings->settings.find(name);
+      if (it == settings->settings.end()) continue;
+      if (auto reason = flag.apply(config, it->second.text, bare_number_rule(flag)); !reason.empty()) {
+        return fail(err, settings->where(it->second) + ": " + std::string(name.substr(2)) + ": " + reason);
+      }
     }
   }
   if (auto reason = validate(config); !reason.empty()) return fail(err, reason);

@@ -41,6 +41,7 @@ struct ReplayFilter {
 struct Config {
   Command command = Command::run;
 
+  std::string config_file;   // --config / OUTBOX_CONFIG: settings below the flags and variables
   std::string database_url;  // --database-url / DATABASE_URL (required)
   std::string target;        // --target / OUTBOX_TARGET_URL: destination when a row has no target_url
   std::string method = "POST";

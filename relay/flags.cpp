@@ -42,6 +42,13 @@ std::string show(LogFormat value) {
 // Each row: name, variable, value placeholder, help group, help line, default, setter.
 // The lambdas are captureless so that the whole table is constant data.
 constexpr FlagSpec kFlags[] = {
+    {"--config", "OUTBOX_CONFIG", "FILE", "Options",
+     "Read settings from this TOML file; flags and variables win over it",
+     [](const Config& c) { return show(c.config_file); },
+     [](Config& c, std::string_view v, BareNumber) {
+       c.config_file = std::string(v);
+       return std::string();
+     }},
     {"--database-url", "DATABASE_URL", "URL", "Connection",
      "PostgreSQL connection string (postgresql:// URL or key=value pairs)",
      [](const Config& c) { return c.database_url.empty() ? std::string("none (required)") : c.database_url; },
@@ -203,33 +210,19 @@ constexpr FlagSpec kFlags[] = {
 };
 
 constexpr std::string_view kRunFlags[] = {
-    "--database-url",
-    "--channel",
-    "--target",
-    "--method",
-    "--batch-size",
-    "--concurrency",
-    "--lease",
-    "--http-timeout",
-    "--connect-timeout",
-    "--poll-interval",
-    "--max-payload-size",
-    "--shutdown-timeout",
-    "--dry-run",
-    "--max-retries",
-    "--initial-delay",
-    "--max-delay",
-    "--backoff-multiplier",
-    "--backoff-jitter",
-    "--retain-sent",
-    "--retain-dead",
-    "--log-level",
-    "--log-format",
-    "--service-name",
+    "--config",           "--database-url",  "--channel",
+    "--target",           "--method",        "--batch-size",
+    "--concurrency",      "--lease",         "--http-timeout",
+    "--connect-timeout",  "--poll-interval", "--max-payload-size",
+    "--shutdown-timeout", "--dry-run",       "--max-retries",
+    "--initial-delay",    "--max-delay",     "--backoff-multiplier",
+    "--backoff-jitter",   "--retain-sent",   "--retain-dead",
+    "--log-level",        "--log-format",    "--service-name",
 };
 // drain takes the run flags except the sweep interval (it exits instead of sleeping) and retention (a
 // daemon's job), plus --limit.
 constexpr std::string_view kDrainFlags[] = {
+    "--config",
     "--database-url",
     "--channel",
     "--target",
@@ -253,23 +246,23 @@ constexpr std::string_view kDrainFlags[] = {
     "--service-name",
 };
 constexpr std::string_view kMigrateFlags[] = {
-    "--database-url", "--channel", "--log-level", "--log-format", "--service-name",
+    "--config", "--database-url", "--channel", "--log-level", "--log-format", "--service-name",
 };
 constexpr std::string_view kStatusFlags[] = {
-    "--database-url", "--json", "--top", "--log-level", "--log-format", "--service-name",
+    "--config", "--database-url", "--json", "--top", "--log-level", "--log-format", "--service-name",
 };
 constexpr std::string_view kReplayFlags[] = {
-    "--database-url", "--channel",    "--status",       "--topic",         "--id",
-    "--since",        "--until",      "--error-like",   "--keep-attempts", "--dry-run",
-    "--log-level",    "--log-format", "--service-name",
+    "--config",  "--database-url", "--channel",    "--status",       "--topic",
+    "--id",      "--since",        "--until",      "--error-like",   "--keep-attempts",
+    "--dry-run", "--log-level",    "--log-format", "--service-name",
 };
 constexpr std::string_view kPurgeFlags[] = {
-    "--database-url", "--older-than", "--include-dead", "--dry-run",
-    "--log-level",    "--log-format", "--service-name",
+    "--config",  "--database-url", "--older-than", "--include-dead",
+    "--dry-run", "--log-level",    "--log-format", "--service-name",
 };
 constexpr std::string_view kCheckFlags[] = {
-    "--database-url", "--channel",    "--target",       "--connect-timeout",
-    "--log-level",    "--log-format", "--service-name",
+    "--config",          "--database-url", "--channel",    "--target",
+    "--connect-timeout", "--log-level",    "--log-format", "--service-name",
 };
 
 constexpr CommandSpec kCommands[] = {

@@ -4,7 +4,7 @@
 # Everything needed to build outbox-relay and run its tests, as Debian 12 packages.
 BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-format
-  libpq-dev libuv1-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev libsystemd-dev libhttp-parser-dev catch2
+  libpq-dev libuv1-dev libcurl4-openssl-dev libspdlog-dev libcli11-dev libsystemd-dev libtomlplusplus-dev libhttp-parser-dev catch2
   postgresql-15 ca-certificates
 )
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}

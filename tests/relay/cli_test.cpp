@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include "relay/flags.hpp"
 
@@ -139,6 +141,23 @@ const std::vector<std::pair<std::string, std::string>> kNonDefaults = {
     {"--retain-dead", "1.5h"},
 };
 
+// A configuration file with the given text, removed again at the end of the test.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text)
+      : path_("/tmp/outbox-cli-test-" + std::to_string(getpid()) + "-" + std::to_string(++count_) + ".toml") {
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  static inline int count_ = 0;
+  std::string path_;
+};
+
 }  // namespace
 
 TEST_CASE("without flags every setting has its documented default", "[cli]") {
@@ -173,7 +192,10 @@ TEST_CASE("the flag table covers every flag of every command", "[cli]") {
   // the operating commands are covered by command_flags_test.cpp.
   const auto& run = relay::command_specs()[0];
   REQUIRE(run.command == Command::run);
-  auto takes_value = [](std::string_view name) { return !relay::find_flag(name)->value_name.empty(); };
+  // --config is not a setting of its own: the config-file tests below cover it.
+  auto takes_value = [](std::string_view name) {
+    return name != "--config" && !relay::find_flag(name)->value_name.empty();
+  };
   REQUIRE(kNonDefaults.size() ==
           static_cast<std::size_t>(std::count_if(run.flags.begin(), run.flags.end(), takes_value)));
   for (const auto& command : relay::command_specs()) {
@@ -481,4 +503,112 @@ TEST_CASE("odd arguments never throw and always give one line", "[cli]") {
     CHECK(p.outcome.exit_code == relay::exit_code::usage);
     CHECK(std::count(p.err.begin(), p.err.end(), '\n') == 1);
   }
+}
+
+// ---- the configuration file (--config / OUTBOX_CONFIG) ----
+
+TEST_CASE("every setting can come from the --config file", "[cli][config]") {
+  ScopedEnv env;
+  std::string text;
+  for (const auto& [flag, value] : kNonDefaults)
+    text += flag.substr(2) + " = \"" + value + "\"\n";
+  TempFile file(text);
+  Config c = parse_ok({"--config", file.path()});
+  check_non_defaults(c);
+  CHECK(c.config_file == file.path());
+
+  SECTION("and the file can be named by OUTBOX_CONFIG") {
+    env.set("OUTBOX_CONFIG", file.path().c_str());
+    check_non_defaults(parse_ok({}));
+  }
+}
+
+TEST_CASE("the config file takes TOML numbers and booleans as the options do", "[cli][config]") {
+  ScopedEnv env;
+  TempFile file(
+      "database-url = \"postgresql://relay@localhost/app\"\n"
+      "batch-size = 250\n"
+      "backoff-multiplier = 1.5\n"
+      "backoff-jitter = 0.1\n"
+      "poll-interval = 750  # a bare number means milliseconds where the variable ends in _MS\n"
+      "dry-run = true\n");
+  Config c = parse_ok({"--config", file.path()});
+  CHECK(c.batch_size == 250);
+  CHECK(c.retry.multiplier == 1.5);
+  CHECK(c.retry.jitter == 0.1);
+  CHECK(c.poll_interval == 750ms);
+  CHECK(c.dry_run);
+}
+
+TEST_CASE("a flag beats its variable, and a variable beats the config file", "[cli][config]") {
+  ScopedEnv env;
+  TempFile file(
+      "database-url = \"postgresql://from-file@localhost/app\"\n"
+      "batch-size = 5\n"
+      "concurrency = 6\n"
+      "log-level = \"warn\"\n");
+  env.set("OUTBOX_BATCH_SIZE", "7");
+  env.set("OUTBOX_CONCURRENCY", "8");
+  Config c = parse_ok({"--config", file.path(), "--concurrency", "9"});
+  CHECK(c.database_url == "postgresql://from-file@localhost/app");  // only the file sets it
+  CHECK(c.batch_size == 7);                                         // variable over file
+  CHECK(c.concurrency == 9);                                        // flag over variable and file
+  CHECK(c.log_level == "warn");
+}
+
+TEST_CASE("one config file serves every command: settings of other commands are left alone",
+          "[cli][config]") {
+  ScopedEnv env;
+  TempFile file(
+      "database-url = \"postgresql://relay@localhost/app\"\n"
+      "retain-sent = \"30d\"\n"
+      "top = 3\n"
+      "older-than = \"7d\"\n");
+  CHECK(parse_ok({"run", "--config", file.path()}).retain_sent == 30 * 24h);
+  CHECK(parse_ok({"status", "--config", file.path()}).top == 3);
+  CHECK(parse_ok({"purge", "--config", file.path()}).older_than == 7 * 24h);
+  CHECK(parse_ok({"migrate", "--config", file.path()}).database_url == "postgresql://relay@localhost/app");
+}
+
+TEST_CASE("a bad config file is a usage error naming the file and line", "[cli][config]") {
+  ScopedEnv env;
+  SECTION("unknown key") {
+    TempFile file("database-url = \"postgresql://relay@localhost/app\"\nbatch_size = 5\n");
+    auto err = parse_error({"--config", file.path()});
+    CHECK_THAT(err, Catch::Contains(file.path() + ":2: unknown setting 'batch_size'"));
+  }
+  SECTION("a value the option refuses") {
+    TempFile file("database-url = \"postgresql://relay@localhost/app\"\n\nhttp-timeout = 10\n");
+    auto err = parse_error({"--config", file.path()});
+    CHECK_THAT(err, Catch::Contains(file.path() + ":3: http-timeout: "));
+  }
+  SECTION("a value of a shape no option takes") {
+    TempFile file("concurrency = [1, 2]\n");
+    CHECK_THAT(parse_error({"--config", file.path()}),
+               Catch::Contains(file.path() + ":1: concurrency: must be a string, a number or true/false"));
+  }
+  SECTION("not TOML") {
+    TempFile file("database-url = \n");
+    CHECK_THAT(parse_error({"--config", file.path()}), Catch::Contains(file.path() + ":1: not valid TOML"));
+  }
+  SECTION("a key given twice") {
+    TempFile file("batch-size = 1\nbatch-size = 2\n");
+    CHECK_THAT(parse_error({"--config", file.path()}), Catch::Contains(file.path() + ":2: not valid TOML"));
+  }
+  SECTION("--config inside the file") {
+    TempFile file("config = \"/etc/other.toml\"\n");
+    CHECK_THAT(parse_error({"--config", file.path()}), Catch::Contains(":1: unknown setting 'config'"));
+  }
+  SECTION("a file that does not exist") {
+    CHECK_THAT(parse_error({"--config", "/nonexistent/outbox-relay.toml"}),
+               Catch::Contains("/nonexistent/outbox-relay.toml: cannot read the configuration file"));
+  }
+}
+
+TEST_CASE("a password in the config file's database URL never shows in its errors", "[cli][config]") {
+  ScopedEnv env;
+  TempFile file("database-url = \"postgresql://relay:s3cret@localhost:99999/app\"\n");
+  auto err = parse_error({"--config", file.path()});
+  CHECK_THAT(err, Catch::Contains(file.path() + ":1: database-url: "));
+  CHECK(err.find("s3cret") == std::string::npos);
 }

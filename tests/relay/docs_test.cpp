@@ -243,7 +243,24 @@ TEST_CASE("version flag prints the project version", "[docs]") {
   std::string cmake = read_file("CMakeLists.txt");
   CHECK(after(cmake, "project(outbox-relay VERSION ", " ") == relay::version);
 
-  // The man page's title line names the version it documents.
-  std::string title = after(read_file("man/outbox-relay.1"), "\n.TH ", "\n");
-  CHECK_THAT(title, Catch::Contains(std::string("outbox-relay ") + relay::version));
+  // The man pages' title lines name the version they document.
+  for (const char* page : {"man/outbox-relay.1", "man/outbox-relay.toml.5"}) {
+    INFO(page);
+    std::string title = after(read_file(page), "\n.TH ", "\n");
+    CHECK_THAT(title, Catch::Contains(std::string("outbox-relay ") + relay::version));
+  }
+}
+
+TEST_CASE("outbox-relay.toml(5) lists every setting of run as a key", "[docs]") {
+  const std::string page = read_file("man/outbox-relay.toml.5");
+  const auto& run = relay::command_specs()[0];
+  REQUIRE(run.command == relay::Command::run);
+  for (std::string_view name : run.flags) {
+    if (name == "--config") continue;
+    std::string key;  // "batch-size" as roff writes it: batch\-size
+    for (char c : name.substr(2))
+      key += c == '-' ? std::string("\\-") : std::string(1, c);
+    INFO(name);
+    CHECK_THAT(page, Catch::Contains("\n.BR " + key + " \""));
+  }
 }

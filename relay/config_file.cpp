@@ -1,0 +1,71 @@
+#include "relay/config_file.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <optional>
+
+#include <toml++/toml.h>
+
+#include "relay/flag_values.hpp"
+#include "relay/flags.hpp"
+
+namespace relay {
+namespace {
+
+std::string at(const std::string& path, const toml::source_region& where) {
+  return path + ":" + std::to_string(where.begin.line);
+}
+
+// A float in its shortest exact spelling (0.1 stays "0.1"), as an operator would have typed it.
+std::string shortest(double value) {
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return ec == std::errc{} ? std::string(buffer, end) : std::to_string(value);
+}
+
+// The value as option text, or nothing when TOML gives it a shape no option takes (table, array, date).
+std::optional<std::string> as_option_text(const toml::node& value) {
+  if (auto s = value.as_string()) return s->get();
+  if (auto i = value.as_integer()) return std::to_string(i->get());
+  if (auto f = value.as_floating_point()) return shortest(f->get());
+  if (auto b = value.as_boolean()) return std::string(b->get() ? "true" : "false");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string ConfigFile::where(const ConfigSetting& setting) const {
+  return path + ":" + std::to_string(setting.line);
+}
+
+std::variant<ConfigFile, std::string> load_config_file(const std::string& path) {
+  // Opened here rather than by the parser so that a missing or unreadable file is reported as such.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return path + ": cannot read the configuration file: " + std::strerror(errno);
+  toml::table table;
+  try {
+    table = toml::parse(in, path);
+  } catch (const toml::parse_error& e) {
+    return at(path, e.source()) + ": not valid TOML: " + std::string(e.description());
+  }
+  ConfigFile file{path, {}};
+  for (auto&& [key, value] : table) {
+    const std::string name = "--" + std::string(key.str());
+    const FlagSpec* flag = find_flag(name);
+    if (flag == nullptr || name == "--config") {
+      return at(path, key.source()) + ": unknown setting " + flag_values::quoted(key.str()) +
+             " (the settings are the long options without their dashes; see outbox-relay.toml(5))";
+    }
+    auto text = as_option_text(value);
+    if (!text) {
+      return at(path, value.source()) + ": " + std::string(key.str()) +
+             ": must be a string, a number or true/false";
+    }
+    file.settings.emplace(name, ConfigSetting{std::move(*text), static_cast<int>(key.source().begin.line)});
+  }
+  return file;
+}
+
+}  // namespace relay
