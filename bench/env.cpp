@@ -53,13 +53,13 @@ const std::string& payload() {
 }
 
 Env::Env(const Options& options) : pg(testkit::PgCluster::Options{.durable = true}), options_(options) {
-  auto migrated = testkit::run({OUTBOX_RELAY_BIN, "migrate", "--database-url", pg.url()});
+  auto migrated = testkit::run({options.relay_bin, "migrate", "--database-url", pg.url()});
   if (migrated.exit_code != 0) throw std::runtime_error("migrate failed: " + migrated.err);
 }
 
 std::unique_ptr<testkit::Process> Env::start_relay(const std::vector<std::string>& extra) const {
-  std::vector<std::string> argv{OUTBOX_RELAY_BIN, "run",      "--database-url",
-                                pg.url(),         "--target", sink.url("/bench")};
+  std::vector<std::string> argv{options_.relay_bin, "run",      "--database-url",
+                                pg.url(),           "--target", sink.url("/bench")};
   argv.insert(argv.end(), options_.relay_args.begin(), options_.relay_args.end());
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<testkit::Process>(argv);

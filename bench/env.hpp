@@ -20,6 +20,8 @@ struct Options {
   std::string json_path = "bench-results.json";
   std::vector<std::string> only;        // scenario names to run; empty: all
   std::vector<std::string> relay_args;  // extra flags for every relay the benchmark starts
+  // The relay binary to measure: this build's by default; another build's for before/after comparisons.
+  std::string relay_bin = OUTBOX_RELAY_BIN;
 };
 
 // What one scenario run stands on: a PostgreSQL 15 cluster with default settings (fsync and synchronous

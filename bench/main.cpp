@@ -1,5 +1,6 @@
 // outbox-bench: the benchmark suite of issue 3. One command; prints a table and writes JSON.
 //   outbox-bench [--quick] [--repetitions N] [--json FILE] [--only NAME]... [--relay-arg FLAG]...
+//                [--relay-bin PATH]
 // NAME: throughput, latency, writers, footprint. See bench/README.md.
 #include <algorithm>
 #include <cstring>
@@ -14,7 +15,7 @@ namespace {
 
 void usage() {
   std::cerr << "usage: outbox-bench [--quick] [--repetitions N] [--json FILE] [--only "
-               "throughput|latency|writers|footprint]... [--relay-arg FLAG]...\n";
+               "throughput|latency|writers|footprint]... [--relay-arg FLAG]... [--relay-bin PATH]\n";
 }
 
 bool wanted(const bench::Options& o, const std::string& name) {
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
       options.only.emplace_back(argv[++i]);
     } else if (arg == "--relay-arg" && has_value) {
       options.relay_args.emplace_back(argv[++i]);
+    } else if (arg == "--relay-bin" && has_value) {
+      options.relay_bin = argv[++i];
     } else {
       usage();
       return 2;
