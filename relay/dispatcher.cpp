@@ -229,17 +229,28 @@ void Dispatcher::raise_busy_flag() {
 }
 
 void Dispatcher::go_idle() {
-  spdlog::debug("wake-up flag cleared: writers notify again");
   busy_flag_ = false;
   busy_poll_timer_.stop();
   going_idle_ = true;
   claim_conn_.execute(queries::wakeup_idle, {}, [this](pg::Result&& r) {
     going_idle_ = false;
     if (!r.ok()) {
-      if (!r.connection_failed()) spdlog::error("clearing the busy flag failed: {}", r.error());
+      if (r.connection_failed()) return;  // the claims after the reconnect look again
+      spdlog::error("clearing the busy flag failed: {}", r.error());
+    } else if (r.rows() == 0 || r.value(0, 0) != "t") {
+      // A writer that may have skipped its NOTIFY is still open: stay busy (the flag is still set) and
+      // try again after the next window, rather than queue for the lock and hold up every new writer.
+      spdlog::debug("wake-up flag kept: a writer that saw it is still open");
+      if (!stopping_) {
+        raise_busy_flag();
+        busy_poll_timer_.start(kBusyPoll);
+      }
       return;
+    } else {
+      spdlog::debug("wake-up flag cleared: writers notify again");
     }
-    // Every writer that could have skipped its NOTIFY has committed: one more look finds their rows.
+    // Every writer that could have skipped its NOTIFY has committed (or the flag is in an unknown state
+    // and will expire): one more look finds their rows either way.
     if (sweep_wanted_ || !next_due_) {
       sweep();
     } else {
@@ -532,19 +543,21 @@ void Dispatcher::maybe_finish_stop() {
   shutdown_timer_.stop();
   // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
   if (!claim_conn_.idle()) return finish_stop();
-  // Writers must notify again once this relay is gone, or their rows would wait for another's sweep.
+  // Writers must notify again once this relay is gone, and the rows of those that skipped their NOTIFY
+  // while it was busy must reach another relay now, not at its next sweep.
+  const bool was_busy = busy_flag_;
   if (busy_flag_) {
     busy_flag_ = false;
-    claim_conn_.execute(queries::wakeup_idle, {}, [](pg::Result&& r) {
+    claim_conn_.execute(queries::wakeup_release, {}, [](pg::Result&& r) {
       if (!r.ok()) spdlog::warn("could not clear the busy flag: {}", r.error());
     });
   }
-  if (!unblocked_while_stopping_) {
+  if (!unblocked_while_stopping_ && !was_busy) {
     claim_conn_.execute("SELECT 1", {}, [this](pg::Result&&) { finish_stop(); });
     return;
   }
   claim_conn_.execute("SELECT pg_notify($1, '')", {config_.channel}, [this](pg::Result&& r) {
-    if (!r.ok()) spdlog::warn("could not wake the other relays for unblocked ordering keys: {}", r.error());
+    if (!r.ok()) spdlog::warn("could not wake the other relays: {}", r.error());
     finish_stop();
   });
 }

@@ -101,7 +101,24 @@ UPDATE outbox.relay_wakeup
    SET busy_until = greatest(busy_until, clock_timestamp() + $1::bigint * interval '1 millisecond')
 )sql"};
 
+// Going idle while running: only when no writer that may have skipped its NOTIFY is still open (the lock is
+// free), and then the flag is cleared under the lock, so that writers arriving meanwhile wait for the
+// commit and read the cleared flag. Never waits in the lock queue: a waiting exclusive request would hold
+// back every new writer behind one long writer transaction. Returns whether the flag was cleared; when not,
+// the relay stays busy and tries again later.
 const pg::PreparedStatement wakeup_idle{"outbox_wakeup_idle", R"sql(
+WITH locked AS (
+  SELECT pg_try_advisory_xact_lock(-2025047403911557836) AS got
+), cleared AS (
+  UPDATE outbox.relay_wakeup SET busy_until = NULL WHERE (SELECT got FROM locked) RETURNING 1
+)
+SELECT got FROM locked
+)sql"};
+
+// Leaving for good (graceful stop): the flag must go whatever the writers are doing, so this one clears it
+// first and then waits for the writers that read it set; the NOTIFY sent afterwards wakes the other relays
+// for their rows.
+const pg::PreparedStatement wakeup_release{"outbox_wakeup_release", R"sql(
 WITH cleared AS (
   UPDATE outbox.relay_wakeup SET busy_until = NULL RETURNING 1
 )

@@ -48,5 +48,6 @@ extern const pg::PreparedStatement wakeup_busy;
 // Tells writers to notify again, and waits until every writer that may have read "busy" has committed:
 // a claim after this sees all their rows (see sql/triggers/notify.sql).
 extern const pg::PreparedStatement wakeup_idle;
+extern const pg::PreparedStatement wakeup_release;
 
 }  // namespace relay::queries

@@ -24,11 +24,11 @@ std::size_t line_count(const std::string& text) {
 TEST_CASE("migrate is idempotent and records the schema version") {
   RelayFixture f;  // migrated once already
   CHECK(f.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM outbox.schema_migrations") ==
-        "1,2,3");
+        "1,2,3,4");
   auto again = f.run_binary({"migrate"});
   CHECK(again.exit_code == 0);
   CHECK(again.err.find("migration applied") == std::string::npos);
-  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "3");
+  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "4");
   CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox.messages'::regclass AND NOT "
                  "tgisinternal") == "2");
 }
@@ -43,7 +43,7 @@ TEST_CASE("several migrate processes at once all succeed and apply each migratio
     INFO(p->err());
     CHECK(p->wait(60s) == 0);
   }
-  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "3");
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "4");
 }
 
 TEST_CASE("migrate upgrades a database at schema version 1, keeping its rows") {
@@ -54,14 +54,18 @@ TEST_CASE("migrate upgrades a database at schema version 1, keeping its rows") {
   pg.exec(
       "INSERT INTO outbox.messages (topic, payload, headers) VALUES ('a', '{}', NULL), "
       "('b', '{}', '{\"x-k\": \"v\"}')");
+  // The application's role, granted what it needs on the outbox as it was at version 1.
+  pg.exec("CREATE ROLE app; GRANT USAGE ON SCHEMA outbox TO app; GRANT INSERT ON outbox.messages TO app");
   auto upgrade = run({OUTBOX_RELAY_BIN, "migrate", "--database-url", pg.url()});
   INFO(upgrade.err);
   REQUIRE(upgrade.exit_code == 0);
   CHECK(pg.query_value(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM outbox.schema_migrations") ==
-        "1,2,3");
+        "1,2,3,4");
   CHECK(pg.query_value("SELECT count(*) FROM outbox.relay_wakeup WHERE busy_until IS NULL") == "1");
-  CHECK(pg.query_value("SELECT count(*) FROM outbox.messages") == "2");
+  // Its inserts still pass the trigger, which now reads the wake-up flag.
+  pg.exec("SET ROLE app; INSERT INTO outbox.messages (topic, payload) VALUES ('c', '{}'); RESET ROLE");
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.messages") == "3");
   CHECK(pg.query_value("SELECT convalidated FROM pg_constraint WHERE conname = 'headers_are_valid'") == "t");
 }
 

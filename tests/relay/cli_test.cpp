@@ -530,12 +530,14 @@ TEST_CASE("the config file takes TOML numbers and booleans as the options do", "
       "batch-size = 250\n"
       "backoff-multiplier = 1.5\n"
       "backoff-jitter = 0.1\n"
+      "max-payload-size = 1e6\n"
       "poll-interval = 750  # a bare number means milliseconds where the variable ends in _MS\n"
       "dry-run = true\n");
   Config c = parse_ok({"--config", file.path()});
   CHECK(c.batch_size == 250);
   CHECK(c.retry.multiplier == 1.5);
   CHECK(c.retry.jitter == 0.1);
+  CHECK(c.max_payload_bytes == 1'000'000);
   CHECK(c.poll_interval == 750ms);
   CHECK(c.dry_run);
 }
@@ -599,6 +601,9 @@ TEST_CASE("a bad config file is a usage error naming the file and line", "[cli][
     TempFile file("config = \"/etc/other.toml\"\n");
     CHECK_THAT(parse_error({"--config", file.path()}), Catch::Contains(":1: unknown setting 'config'"));
   }
+  SECTION("a directory") {
+    CHECK_THAT(parse_error({"--config", "/tmp"}), Catch::Contains("/tmp: is a directory"));
+  }
   SECTION("a file that does not exist") {
     CHECK_THAT(parse_error({"--config", "/nonexistent/outbox-relay.toml"}),
                Catch::Contains("/nonexistent/outbox-relay.toml: cannot read the configuration file"));
@@ -607,8 +612,16 @@ TEST_CASE("a bad config file is a usage error naming the file and line", "[cli][
 
 TEST_CASE("a password in the config file's database URL never shows in its errors", "[cli][config]") {
   ScopedEnv env;
-  TempFile file("database-url = \"postgresql://relay:s3cret@localhost:99999/app\"\n");
-  auto err = parse_error({"--config", file.path()});
-  CHECK_THAT(err, Catch::Contains(file.path() + ":1: database-url: "));
-  CHECK(err.find("s3cret") == std::string::npos);
+  SECTION("not TOML: an unquoted value") {
+    TempFile file("database-url = 12345678901234567890123\n");
+    auto err = parse_error({"--config", file.path()});
+    CHECK_THAT(err, Catch::Contains(file.path() + ":1: not valid TOML"));
+    CHECK(err.find("1234567890") == std::string::npos);
+  }
+  SECTION("a URL that does not parse") {
+    TempFile file("database-url = \"postgresql://relay:s3cret@localhost:99999/app\"\n");
+    auto err = parse_error({"--config", file.path()});
+    CHECK_THAT(err, Catch::Contains(file.path() + ":1: database-url: "));
+    CHECK(err.find("s3cret") == std::string::npos);
+  }
 }
