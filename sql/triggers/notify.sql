@@ -7,10 +7,12 @@
 -- relay says it is busy (outbox.relay_wakeup.busy_until in the future): a busy relay keeps claiming
 -- without being told. The handshake that keeps this from ever losing a wake-up:
 --   writer: takes the shared advisory lock W (until its commit), then reads busy_until;
---   relay, going from busy to idle: clears busy_until and takes W exclusively in one transaction, then
---     claims once more.
--- A writer that took W first holds the relay back until it has committed (so the relay's last claim sees
--- its row); a writer that came later waits for the relay's commit and then reads busy_until cleared (so it
+--   relay, going from busy to idle: in one transaction, tries to take W exclusively and, only if it got
+--     it, clears busy_until; then claims once more. Not getting W (a writer that may have read "busy" is
+--     still open), it stays busy and tries again later, rather than queue for W ahead of new writers.
+--   relay, stopping: clears busy_until, then waits for W exclusively, then NOTIFYs the other relays.
+-- A writer that took W first is over by the time the relay holds W (so the relay's last claim sees its
+-- row); a writer that comes later waits for the relay's commit and then reads busy_until cleared (so it
 -- notifies). W is hashtextextended('outbox-relay wakeup', 0); relay/outbox_queries.cpp uses the same key.
 -- A snapshot older than the relay's flip could still read "busy", so transactions that do not take a new
 -- snapshot per statement (REPEATABLE READ, SERIALIZABLE) always notify.
