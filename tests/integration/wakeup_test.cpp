@@ -39,30 +39,28 @@ TEST_CASE("writers in random bursts while the relay flips between busy and idle:
       try {
         pg::Session session(info, "writer");
         std::mt19937 rng(static_cast<unsigned>(w) * 7919U + 17U);
-        std::uniform_int_distribution<int> burst(1, 40);
-        std::uniform_int_distribution<int> pause_ms(0, 10);
+        std::uniform_int_distribution<int> burst(1, 15);
         std::uniform_int_distribution<int> restart_jitter_ms(0, 15);
+        std::uniform_int_distribution<int> stray_at_ms(60, 290);
+        const auto insert = [&] {
+          auto r = session.exec(
+              "INSERT INTO outbox.messages (topic, payload) VALUES ('burst', '{}') RETURNING id");
+          const auto at = std::chrono::steady_clock::now();
+          if (!r.ok()) throw std::runtime_error(r.error());
+          std::lock_guard lock(mutex);
+          committed.emplace(std::string(r.value(0, 0)), at);
+        };
+        // Periods of 300 ms: all writers burst at its start (a few ms apart), which makes the relay busy;
+        // then it catches up, runs dry and goes idle, while each writer inserts one stray row at a random
+        // moment of the quiet part, racing with that switch. Every period flips the relay at least once.
+        constexpr auto kPeriod = 300ms;
         const auto start = std::chrono::steady_clock::now();
-        const auto until = start + 4s;
-        // Every 250 ms all writers fall quiet for 150 ms, long enough for the relay to catch up, run dry and
-        // go idle, then come back a few ms apart, racing with its switch: it flips back and forth.
-        constexpr std::chrono::nanoseconds kPeriod = 250ms;
-        while (std::chrono::steady_clock::now() < until) {
-          const auto into_period = (std::chrono::steady_clock::now() - start) % kPeriod;
-          if (into_period >= 100ms) {
-            std::this_thread::sleep_for(kPeriod - into_period +
-                                        std::chrono::milliseconds(restart_jitter_ms(rng)));
-            continue;
-          }
-          for (int n = burst(rng); n > 0; --n) {
-            auto r = session.exec(
-                "INSERT INTO outbox.messages (topic, payload) VALUES ('burst', '{}') RETURNING id");
-            const auto at = std::chrono::steady_clock::now();
-            if (!r.ok()) throw std::runtime_error(r.error());
-            std::lock_guard lock(mutex);
-            committed.emplace(std::string(r.value(0, 0)), at);
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(rng)));
+        for (auto period = start; period < start + 4s; period += kPeriod) {
+          std::this_thread::sleep_until(period + std::chrono::milliseconds(restart_jitter_ms(rng)));
+          for (int n = burst(rng); n > 0; --n)
+            insert();
+          std::this_thread::sleep_until(period + std::chrono::milliseconds(stray_at_ms(rng)));
+          insert();
         }
       } catch (...) {
         failed = true;

@@ -258,8 +258,10 @@ TEST_CASE("outbox-relay.toml(5) lists every setting of run as a key", "[docs]") 
   for (std::string_view name : run.flags) {
     if (name == "--config") continue;
     std::string key;  // "batch-size" as roff writes it: batch\-size
-    for (char c : name.substr(2))
-      key += c == '-' ? std::string("\\-") : std::string(1, c);
+    for (char c : name.substr(2)) {
+      if (c == '-') key += '\\';
+      key += c;
+    }
     INFO(name);
     CHECK_THAT(page, Catch::Contains("\n.BR " + key + " \""));
   }
