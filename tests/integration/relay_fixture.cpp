@@ -1,5 +1,9 @@
 #include "tests/integration/relay_fixture.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace testkit {
 
 RelayFixture::RelayFixture() {
@@ -61,6 +65,18 @@ std::vector<std::int64_t> delivered_ids(const HttpServer& sink) {
   for (const auto& r : sink.requests())
     ids.push_back(std::stoll(r.header("webhook-id")));
   return ids;
+}
+
+int closed_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace testkit

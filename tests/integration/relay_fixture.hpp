@@ -52,4 +52,7 @@ class RelayFixture {
 // The ids carried by the webhook-id header of the requests recorded so far, in arrival order.
 std::vector<std::int64_t> delivered_ids(const HttpServer& sink);
 
+// A TCP port on 127.0.0.1 that nothing listens on (bound, then released, without listen()).
+int closed_port();
+
 }  // namespace testkit

@@ -3,8 +3,6 @@
 #include <map>
 #include <thread>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests/integration/relay_fixture.hpp"
@@ -19,19 +17,6 @@ HttpServer::Handler fail_first(int failures, Reply failure) {
   return [=](const RecordedRequest&) {
     return seen->fetch_add(1) < failures ? failure : Reply::with_status(200);
   };
-}
-
-// A TCP port on 127.0.0.1 that nothing listens on (bound, then released, without listen()).
-int closed_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 }  // namespace

@@ -12,44 +12,16 @@
 #include <unistd.h>
 
 #include "relay/flags.hpp"
+#include "tests/relay/clean_env.hpp"
 
 using namespace std::chrono_literals;
 using relay::Command;
 using relay::Config;
+using testkit::CleanEnv;
 
 namespace {
 
 constexpr const char* kUrl = "postgresql://relay@localhost/app";
-
-// Clears every variable the CLI reads (the machine running the tests may set DATABASE_URL or LOG_LEVEL),
-// lets a test set its own, and puts back what was there before.
-class ScopedEnv {
- public:
-  ScopedEnv() {
-    for (const auto& flag : relay::flag_specs()) {
-      std::string name(flag.env);
-      const char* old = std::getenv(name.c_str());
-      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-      unsetenv(name.c_str());
-    }
-  }
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) {
-        setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        unsetenv(name.c_str());
-      }
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-  void set(const char* name, const char* value) { setenv(name, value, 1); }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 struct Parsed {
   relay::CliOutcome outcome;
@@ -161,7 +133,7 @@ class TempFile {
 }  // namespace
 
 TEST_CASE("without flags every setting has its documented default", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   Config c = parse_ok({"--database-url", kUrl});
   Config defaults;
   CHECK(c.command == Command::run);
@@ -213,7 +185,7 @@ TEST_CASE("the flag table covers every flag of every command", "[cli]") {
 }
 
 TEST_CASE("each flag is parsed into its setting", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   std::vector<std::string> args;
   for (const auto& [flag, value] : kNonDefaults) {
     args.push_back(flag);
@@ -230,7 +202,7 @@ TEST_CASE("each flag is parsed into its setting", "[cli]") {
 }
 
 TEST_CASE("every flag falls back to its environment variable", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   for (const auto& [flag, value] : kNonDefaults) {
     env.set(std::string(relay::find_flag(flag)->env).c_str(), value.c_str());
   }
@@ -238,7 +210,7 @@ TEST_CASE("every flag falls back to its environment variable", "[cli]") {
 }
 
 TEST_CASE("a flag beats its environment variable", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   env.set("DATABASE_URL", "postgresql://from-env@localhost/app");
   env.set("OUTBOX_BATCH_SIZE", "5");
   env.set("OUTBOX_MAX_DELAY_MS", "1000");
@@ -251,12 +223,12 @@ TEST_CASE("a flag beats its environment variable", "[cli]") {
 }
 
 TEST_CASE("a later flag overrides an earlier one", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK(parse_ok({"--database-url", kUrl, "--batch-size", "3", "--batch-size", "4"}).batch_size == 4);
 }
 
 TEST_CASE("a bare number means milliseconds for the _MS flags and variables", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   Config c = parse_ok(
       {"--database-url", kUrl, "--poll-interval", "250", "--initial-delay", "100", "--max-delay", "30000"});
   CHECK(c.poll_interval == 250ms);
@@ -273,7 +245,7 @@ TEST_CASE("a bare number means milliseconds for the _MS flags and variables", "[
 }
 
 TEST_CASE("a bare number is refused where a duration needs a unit", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   for (const char* flag : {"--lease", "--http-timeout", "--connect-timeout", "--shutdown-timeout"}) {
     INFO(flag);
     std::string line = parse_error({"--database-url", kUrl, flag, "30"});
@@ -285,7 +257,7 @@ TEST_CASE("a bare number is refused where a duration needs a unit", "[cli]") {
 }
 
 TEST_CASE("out-of-range and malformed values name their flag", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK(parse_error({"--database-url", kUrl, "--batch-size", "0"}) ==
         "outbox-relay: --batch-size: must be between 1 and 10000 (got 0)\n");
   CHECK(parse_error({"--database-url", kUrl, "--batch-size", "99999999999999999999999"}) ==
@@ -320,21 +292,21 @@ TEST_CASE("out-of-range and malformed values name their flag", "[cli]") {
 }
 
 TEST_CASE("a value from the environment names its variable in the error", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   env.set("OUTBOX_BATCH_SIZE", "0");
   CHECK(parse_error({"--database-url", kUrl}) ==
         "outbox-relay: --batch-size (from OUTBOX_BATCH_SIZE): must be between 1 and 10000 (got 0)\n");
 }
 
 TEST_CASE("a missing database URL is a usage error", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK_THAT(parse_error({}), Catch::Contains("--database-url (or DATABASE_URL) is required"));
   CHECK_THAT(parse_error({"migrate"}), Catch::Contains("--database-url (or DATABASE_URL) is required"));
   CHECK_THAT(parse_error({"--database-url", ""}), Catch::Contains("is required"));
 }
 
 TEST_CASE("a database URL that does not parse is refused without showing its password", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   for (const char* url : {"postgresql://relay:s3cretpw@db.example/app?nosuchoption=1",
                           "postgresql://relay:s3cretpw@db.example/app?sslmode=%zz",
                           "host=db.example password=s3cretpw nosuchkey=1",
@@ -355,7 +327,7 @@ TEST_CASE("a database URL that does not parse is refused without showing its pas
 }
 
 TEST_CASE("an unquoted key=value connection string does not put its password on stderr", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   std::string line = parse_error({"--database-url", "host=db.example", "password=s3cretpw", "dbname=app"});
   CHECK_THAT(line, Catch::Contains("must be quoted as one argument"));
   CHECK(line.find("s3cretpw") == std::string::npos);
@@ -364,7 +336,7 @@ TEST_CASE("an unquoted key=value connection string does not put its password on 
 }
 
 TEST_CASE("a target that is not an http(s) URL is refused", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   for (const char* target : {"ftp://hooks.example/in", "hooks.example/in", "http://", "not a url"}) {
     INFO(target);
     CHECK_THAT(parse_error({"--database-url", kUrl, "--target", target}),
@@ -378,12 +350,12 @@ TEST_CASE("a target that is not an http(s) URL is refused", "[cli]") {
 }
 
 TEST_CASE("a missing target is allowed", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK(parse_ok({"--database-url", kUrl}).target.empty());
 }
 
 TEST_CASE("the lease must outlast a request", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   std::string line = parse_error({"--database-url", kUrl, "--lease", "15s"});
   CHECK(line ==
         "outbox-relay: --lease (15s) must be longer than --http-timeout + --connect-timeout (10s + 5s): "
@@ -394,7 +366,7 @@ TEST_CASE("the lease must outlast a request", "[cli]") {
 }
 
 TEST_CASE("the longest backoff must not be shorter than the first", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK(parse_error({"--database-url", kUrl, "--max-delay", "500ms"}) ==
         "outbox-relay: --max-delay (500ms) must not be shorter than --initial-delay (1s)\n");
   CHECK(parse_ok({"--database-url", kUrl, "--max-delay", "1s"}).retry.max_delay == 1s);
@@ -413,7 +385,7 @@ TEST_CASE("validate() also checks a Config built in code", "[cli]") {
 }
 
 TEST_CASE("unknown flags and commands are usage errors", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK(parse_error({"--database-url", kUrl, "--nope"}) == "outbox-relay: unknown option '--nope'\n");
   CHECK(parse_error({"run", "--database-url", kUrl, "--nope=secret"}) ==
         "outbox-relay: unknown option '--nope'\n");
@@ -428,7 +400,7 @@ TEST_CASE("unknown flags and commands are usage errors", "[cli]") {
 }
 
 TEST_CASE("version flag works before or after the command", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   for (auto args : {std::vector<std::string>{"--version"},
                     {"run", "--version"},
                     {"migrate", "--version"},
@@ -441,7 +413,7 @@ TEST_CASE("version flag works before or after the command", "[cli]") {
 }
 
 TEST_CASE("run is the default command", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   CHECK(parse_ok({"--database-url", kUrl}).command == Command::run);
   CHECK(parse_ok({"run", "--database-url", kUrl}).command == Command::run);
   env.set("DATABASE_URL", kUrl);
@@ -449,7 +421,7 @@ TEST_CASE("run is the default command", "[cli]") {
 }
 
 TEST_CASE("migrate takes the connection and log flags", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   Config c = parse_ok({"migrate", "--database-url", kUrl, "--channel", "jobs", "--log-level", "WARN",
                        "--log-format", "json", "--service-name", "m"});
   CHECK(c.command == Command::migrate);
@@ -463,7 +435,7 @@ TEST_CASE("migrate takes the connection and log flags", "[cli]") {
 }
 
 TEST_CASE("help goes to out and exits 0", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   Parsed top = parse({"--help"});
   CHECK(top.outcome.exit_code == 0);
   CHECK_FALSE(top.outcome.config);
@@ -486,7 +458,7 @@ TEST_CASE("help goes to out and exits 0", "[cli]") {
 }
 
 TEST_CASE("odd arguments never throw and always give one line", "[cli]") {
-  ScopedEnv env;
+  CleanEnv env;
   for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{""},
                                                                              {"-"},
                                                                              {"--"},
@@ -508,7 +480,7 @@ TEST_CASE("odd arguments never throw and always give one line", "[cli]") {
 // ---- the configuration file (--config / OUTBOX_CONFIG) ----
 
 TEST_CASE("every setting can come from the --config file", "[cli][config]") {
-  ScopedEnv env;
+  CleanEnv env;
   std::string text;
   for (const auto& [flag, value] : kNonDefaults)
     text += flag.substr(2) + " = \"" + value + "\"\n";
@@ -524,7 +496,7 @@ TEST_CASE("every setting can come from the --config file", "[cli][config]") {
 }
 
 TEST_CASE("the config file takes TOML numbers and booleans as the options do", "[cli][config]") {
-  ScopedEnv env;
+  CleanEnv env;
   TempFile file(
       "database-url = \"postgresql://relay@localhost/app\"\n"
       "batch-size = 250\n"
@@ -543,7 +515,7 @@ TEST_CASE("the config file takes TOML numbers and booleans as the options do", "
 }
 
 TEST_CASE("a flag beats its variable, and a variable beats the config file", "[cli][config]") {
-  ScopedEnv env;
+  CleanEnv env;
   TempFile file(
       "database-url = \"postgresql://from-file@localhost/app\"\n"
       "batch-size = 5\n"
@@ -560,7 +532,7 @@ TEST_CASE("a flag beats its variable, and a variable beats the config file", "[c
 
 TEST_CASE("one config file serves every command: settings of other commands are left alone",
           "[cli][config]") {
-  ScopedEnv env;
+  CleanEnv env;
   TempFile file(
       "database-url = \"postgresql://relay@localhost/app\"\n"
       "retain-sent = \"30d\"\n"
@@ -573,7 +545,7 @@ TEST_CASE("one config file serves every command: settings of other commands are 
 }
 
 TEST_CASE("a bad config file is a usage error naming the file and line", "[cli][config]") {
-  ScopedEnv env;
+  CleanEnv env;
   SECTION("unknown key") {
     TempFile file("database-url = \"postgresql://relay@localhost/app\"\nbatch_size = 5\n");
     auto err = parse_error({"--config", file.path()});
@@ -611,7 +583,7 @@ TEST_CASE("a bad config file is a usage error naming the file and line", "[cli][
 }
 
 TEST_CASE("a password in the config file's database URL never shows in its errors", "[cli][config]") {
-  ScopedEnv env;
+  CleanEnv env;
   SECTION("not TOML: an unquoted value") {
     TempFile file("database-url = 12345678901234567890123\n");
     auto err = parse_error({"--config", file.path()});

@@ -14,44 +14,17 @@
 #include "relay/cli.hpp"
 #include "relay/command_values.hpp"
 #include "relay/flags.hpp"
+#include "tests/relay/clean_env.hpp"
 
 using namespace std::chrono_literals;
 using relay::Command;
 using relay::Config;
 namespace fv = relay::flag_values;
+using testkit::CleanEnv;
 
 namespace {
 
 constexpr const char* kUrl = "postgresql://relay@localhost/app";
-
-// Unsets every variable the CLI reads for the test's life and restores them afterwards.
-class CleanEnv {
- public:
-  CleanEnv() {
-    for (const auto& flag : relay::flag_specs()) {
-      std::string name(flag.env);
-      const char* old = std::getenv(name.c_str());
-      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-      unsetenv(name.c_str());
-    }
-  }
-  ~CleanEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) {
-        setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        unsetenv(name.c_str());
-      }
-    }
-  }
-  CleanEnv(const CleanEnv&) = delete;
-  CleanEnv& operator=(const CleanEnv&) = delete;
-
-  void set(const std::string& name, const std::string& value) { setenv(name.c_str(), value.c_str(), 1); }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 relay::CliOutcome parse(std::vector<std::string> args, std::string* err = nullptr) {
   args.insert(args.begin(), "outbox-relay");
