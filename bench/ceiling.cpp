@@ -48,6 +48,13 @@ std::string script() {
          "\n\\gset\n" + one_line(complete) + ";\n";
 }
 
+std::string relay_session_options() {
+  std::string options;
+  for (const auto& [name, value] : relay::queries::work_session_settings())
+    options.append(options.empty() ? "" : " ").append("-c ").append(name).append("=").append(value);
+  return options;
+}
+
 }  // namespace
 
 double database_ceiling(const Env& env, int rows, int clients) {
@@ -61,8 +68,8 @@ double database_ceiling(const Env& env, int rows, int clients) {
   env.pgbench({"-M", "prepared", "-c", std::to_string(clients), "-j", std::to_string(clients), "-t",
                std::to_string(per_client), "-D", "owner=pgbench", "-D", "lease=60000", "-D",
                "batch=" + std::to_string(kBatch), "-D", "maxatt=6", "-f", path},
-              // The relay's session settings (relay/dispatcher.cpp), so that the ceiling is its ceiling.
-              {{"PGOPTIONS", "-c synchronous_commit=off -c statement_timeout=30s"}});
+              // The relay's own session settings, so that the ceiling is its ceiling.
+              {{"PGOPTIONS", relay_session_options()}});
   const auto elapsed = std::chrono::steady_clock::now() - started;
   std::remove(path.c_str());
   const double sent = std::stod(env.value("SELECT count(*) FROM outbox.messages WHERE status = 'sent'"));

@@ -34,14 +34,6 @@ constexpr milliseconds kBusyWindow{25};
 constexpr int kBusyMinRows = 10;
 // Pause before claiming again after a claim statement failed (not a broken connection).
 constexpr milliseconds kClaimRetryPause{1'000};
-// Work connections give up on a statement that hangs rather than stall the relay forever.
-constexpr const char* kStatementTimeout = "SET statement_timeout = '30s'";
-// The relay's own transactions (claims, outcomes, sweeps) do not wait for their WAL flush: that wait is
-// most of a claim's time on a real disk (~4 ms of ~4.3 ms measured here). Losing one of them in a
-// database crash only means a row is sent again (a claim forgotten: the row is pending again; an outcome
-// forgotten: the lease expires), which at-least-once delivery allows; a message is never lost, because
-// the application's INSERT keeps its own synchronous commit.
-constexpr const char* kAsyncCommit = "SET synchronous_commit = off";
 
 int expected_schema_version() {
   return outbox_sql::migrations().back().version;
@@ -53,8 +45,8 @@ pg::ConnectionOptions connection_options(const Config& config, const char* role,
   o.application_name = config.service_name + ":" + role;
   o.connect_timeout = config.connect_timeout;
   if (work) {
-    o.session_setup.emplace_back(kStatementTimeout);
-    o.session_setup.emplace_back(kAsyncCommit);
+    for (const auto& [name, value] : queries::work_session_settings())
+      o.session_setup.push_back(std::string("SET ").append(name).append(" = '").append(value).append("'"));
   }
   return o;
 }
@@ -96,8 +88,7 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
                       .on_lost = [this](std::string_view reason) { on_claim_connection_lost(reason); },
                       .on_notification = nullptr}),
       writer_(
-          loop, info, OutcomeWriter::adjust(connection_options(config, "complete", true)), lease_owner_,
-          policy_.max_attempts(0),
+          loop, info, connection_options(config, "complete", true), lease_owner_, policy_.max_attempts(0),
           OutcomeWriter::Events{.on_recorded = [this](const OutcomeWriter::Recorded& r) { on_recorded(r); },
                                 .on_idle =
                                     [this] {

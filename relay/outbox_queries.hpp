@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string_view>
 
 #include "pg/connection.hpp"
@@ -7,6 +8,14 @@
 // The SQL the daemon runs against outbox.messages, as statements each connection prepares once. Each is
 // one short transaction of its own: nothing is held open across network I/O.
 namespace relay::queries {
+
+// A setting of the relay's work sessions (claims, outcomes, sweeps), set after every connect.
+struct SessionSetting {
+  std::string_view name;
+  std::string_view value;
+};
+// The settings these statements were planned and measured with (bench/ceiling.cpp runs them too).
+std::span<const SessionSetting> work_session_settings();
 
 // Claims up to $3 due rows for lease owner $1 for $2 milliseconds: pending rows whose next_attempt_at has
 // come, by priority then id, skipping rows other relays hold (SKIP LOCKED) and rows whose ordering key has

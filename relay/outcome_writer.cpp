@@ -50,15 +50,6 @@ OutcomeWriter::OutcomeWriter(uv_loop_t* loop, pg::ConnInfo info, pg::ConnectionO
       events_(std::move(events)),
       batch_limit_(kUnlimited) {}
 
-pg::ConnectionOptions OutcomeWriter::adjust(pg::ConnectionOptions options) {
-  // A prepared statement switches to a generic plan after five runs, and the generic plan of the batched
-  // UPDATE cannot know how many rows the arrays hold: for a large batch it chose a nested loop over every
-  // leased row per outcome, quadratic, and ran into statement_timeout with ~8,000 outcomes. A custom plan
-  // per execution sees the arrays; planning costs ~1 ms, once per batch.
-  options.session_setup.emplace_back("SET plan_cache_mode = force_custom_plan");
-  return options;
-}
-
 void OutcomeWriter::start() {
   conn_.start();
 }

@@ -55,8 +55,6 @@ class OutcomeWriter {
   OutcomeWriter(uv_loop_t* loop, pg::ConnInfo info, pg::ConnectionOptions options, std::string lease_owner,
                 int default_max_attempts, Events events);
 
-  // The session settings the writer's statement needs, added to `options`.
-  static pg::ConnectionOptions adjust(pg::ConnectionOptions options);
   // Outcomes written by one statement at most; a larger backlog goes in several.
   static constexpr std::size_t kMaxBatch = 1000;
 
