@@ -34,6 +34,8 @@ constexpr milliseconds kBusyWindow{25};
 constexpr int kBusyMinRows = 10;
 // Pause before claiming again after a claim statement failed (not a broken connection).
 constexpr milliseconds kClaimRetryPause{1'000};
+// A claimed row still waiting for a slot is sent only if its lease outlasts its send by this much.
+constexpr milliseconds kLeaseMargin{1'000};
 
 int expected_schema_version() {
   return outbox_sql::migrations().back().version;
@@ -330,18 +332,19 @@ void Dispatcher::arm_sweep_timer() {
 // ---- claims and sends ----
 
 void Dispatcher::maybe_claim() {
+  dispatch_claimed();
   if (sweep_wanted_ && !claiming_ && !sweeping_) {
     sweep();
     return;
   }
   if (stopping_ || !schema_ok_ || claiming_ || sweeping_ || going_idle_ || !want_claim_ ||
-      free_slots_.empty())
+      free_slots_.empty() || claimed_waiting() > 0)
     return;
   // While requests are in flight, wait until a quarter of the window is free: a claim costs about as much
   // for one row as for twenty, and a stream of one-row claims would spend the database on overhead.
   // An idle relay claims at once, for latency.
   if (http_.in_flight() > 0 && free_slots_.size() < claim_threshold_) return;
-  int requested = std::min<int>(config_.batch_size, static_cast<int>(free_slots_.size()));
+  int requested = claim_size();
   if (draining_ && config_.limit > 0) {
     const auto left = static_cast<std::int64_t>(config_.limit) - static_cast<std::int64_t>(counters_.claimed);
     if (left <= 0) return;
@@ -349,15 +352,70 @@ void Dispatcher::maybe_claim() {
   }
   claiming_ = true;
   const std::uint64_t wake_seen = wakes_;
+  const auto sent_at = Clock::now();
   // One line per claim: at info for a drain (a handful per run), at debug for the daemon (thousands a
   // second).
   log::event(draining_ ? spdlog::level::info : spdlog::level::debug, "start batch", {{"limit", requested}});
-  claim_conn_.execute(
-      queries::claim, {lease_owner_, std::to_string(config_.lease.count()), std::to_string(requested)},
-      [this, requested, wake_seen](pg::Result&& r) { on_claimed(std::move(r), requested, wake_seen); });
+  claim_conn_.execute(queries::claim,
+                      {lease_owner_, std::to_string(config_.lease.count()), std::to_string(requested)},
+                      [this, requested, wake_seen, sent_at](pg::Result&& r) {
+                        on_claimed(std::move(r), requested, wake_seen, sent_at);
+                      });
 }
 
-void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wake_seen) {
+// Rows for every free slot, and up to one window more when the leases allow it: a claim costs the
+// database about as much for one row as for twenty, so a relay with a small --concurrency would otherwise
+// pay that overhead on small batches. A waiting row waits at most for one send ahead of it, then needs its
+// own send and kLeaseMargin; prefetching is left out when the lease would not cover that.
+int Dispatcher::claim_size() const {
+  const std::size_t ahead = may_claim_ahead() ? slots_.size() : 0;
+  return static_cast<int>(
+      std::min<std::size_t>(static_cast<std::size_t>(config_.batch_size), free_slots_.size() + ahead));
+}
+
+// The longest a request may take, as the lease check of the configuration counts it.
+milliseconds Dispatcher::longest_send() const {
+  return config_.http_timeout + config_.connect_timeout;
+}
+
+bool Dispatcher::may_claim_ahead() const {
+  return config_.lease >= 2 * longest_send() + kLeaseMargin;
+}
+
+// Hands the waiting claimed rows to free slots. A row that waited so long that its lease might run out
+// before its send ends goes back unsent, and so does every row once the relay is stopping.
+void Dispatcher::dispatch_claimed() {
+  // A row rejected at once finishes inside dispatch(), which comes back here through maybe_claim().
+  if (dispatching_) return;
+  dispatching_ = true;
+  // Without claiming ahead, every row gets a slot as soon as its claim returns.
+  const auto send_deadline = may_claim_ahead()
+                                 ? claimed_sent_at_ + config_.lease - longest_send() - kLeaseMargin
+                                 : Clock::time_point::max();
+  while (claimed_waiting() > 0) {
+    const int row = claimed_next_;
+    if (stopping_ || Clock::now() > send_deadline) {
+      ++claimed_next_;
+      give_back(claimed_, row);
+      continue;
+    }
+    if (free_slots_.empty()) break;
+    ++claimed_next_;
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot].busy = true;
+    slots_[slot].message.assign_from(claimed_, row);
+    dispatch(slot);
+  }
+  if (claimed_waiting() == 0 && claimed_.rows() > 0) {
+    claimed_ = pg::Result{};
+    claimed_next_ = 0;
+  }
+  dispatching_ = false;
+}
+
+void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wake_seen,
+                            Clock::time_point sent_at) {
   if (!result.ok()) {
     claiming_ = false;
     if (!result.connection_failed()) {
@@ -368,22 +426,15 @@ void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wa
     return;
   }
   const int rows = result.rows();
-  // Only this claim could take slots since it was sent, and it asked for no more than were free then.
-  assert(rows <= requested && static_cast<std::size_t>(rows) <= free_slots_.size());
+  // No claim is sent while claimed rows still wait, and it asked for no more than it may hold.
+  assert(rows <= requested && claimed_waiting() == 0);
   counters_.claimed += static_cast<std::uint64_t>(rows);
+  claimed_ = std::move(result);
+  claimed_next_ = 0;
+  claimed_sent_at_ = sent_at;
   // `claiming_` stays set while the rows are dispatched: a row finishing at once (rejected) must not start
-  // another claim that would count the slots this loop is about to take.
-  for (int row = 0; row < rows; ++row) {
-    if (stopping_) {
-      give_back(result, row);
-      continue;
-    }
-    const std::uint32_t slot = free_slots_.back();
-    free_slots_.pop_back();
-    slots_[slot].busy = true;
-    slots_[slot].message.assign_from(result, row);
-    dispatch(slot);
-  }
+  // another claim before this one's rows are placed.
+  dispatch_claimed();
   claiming_ = false;
   // A short batch means the table had nothing more due when the claim looked, unless a wake-up arrived
   // since the claim was sent: its rows may have committed after the claim's snapshot.
@@ -461,7 +512,8 @@ void Dispatcher::finish(std::uint32_t slot_index, const Decision& decision) {
                          .http_status = decision.http_status,
                          .error = decision.error,
                          .retry_delay = decision.delay,
-                         .unblocks_successor = m.ordered && decision.verdict != Verdict::failed});
+                         .unblocks_successor = m.ordered && decision.verdict != Verdict::failed},
+                 http_.in_flight() > 0);
   slot.busy = false;
   free_slots_.push_back(slot_index);
   maybe_claim();
@@ -503,6 +555,7 @@ void Dispatcher::stop() {
   busy_poll_timer_.stop();
   listener_.close();
   shutdown_timer_.start(config_.shutdown_timeout);
+  dispatch_claimed();  // gives back every claimed row still waiting for a slot
   maybe_finish_stop();
 }
 
@@ -529,7 +582,7 @@ void Dispatcher::on_final_grace_expired() {
 
 void Dispatcher::maybe_finish_stop() {
   if (!stopping_ || stopped_) return;
-  if (claiming_ || http_.in_flight() > 0 || !writer_.idle()) return;
+  if (claiming_ || claimed_waiting() > 0 || http_.in_flight() > 0 || !writer_.idle()) return;
   stopped_ = true;
   shutdown_timer_.stop();
   // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
@@ -557,8 +610,8 @@ void Dispatcher::maybe_finish_drain() {
   if (!draining_ || stopped_) return;
   const bool limit_reached =
       config_.limit > 0 && counters_.claimed >= static_cast<std::uint64_t>(config_.limit);
-  if (!(drain_exhausted_ || limit_reached) || claiming_ || sweeping_ || http_.in_flight() > 0 ||
-      !writer_.idle())
+  if (!(drain_exhausted_ || limit_reached) || claiming_ || claimed_waiting() > 0 || sweeping_ ||
+      http_.in_flight() > 0 || !writer_.idle())
     return;
   stopping_ = true;
   stopped_ = true;

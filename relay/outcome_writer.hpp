@@ -32,8 +32,10 @@ struct Outcome {
 };
 
 // Writes outcomes to outbox.messages in batches: while one UPDATE is on its way, new outcomes gather, and
-// the next UPDATE carries all of them (one round trip for many rows, with no timer adding latency). Owns
-// its connection. A broken connection loses nothing: the batch is written again after the reconnect. A
+// the next UPDATE carries all of them (one round trip for many rows). While more sends are in flight, a
+// short batch also waits a few milliseconds for company (an UPDATE costs the database about as much for
+// one row as for dozens); the last outcome of a burst, and one that unblocks an ordering key, go at once.
+// Owns its connection. A broken connection loses nothing: the batch is written again after the reconnect. A
 // statement the database refuses is retried after a pause in ever smaller batches, so that one bad outcome
 // cannot hold up the others; an outcome refused on its own three times is given up, loudly (its row keeps
 // its lease until that expires, and is then retried).
@@ -59,7 +61,8 @@ class OutcomeWriter {
   static constexpr std::size_t kMaxBatch = 1000;
 
   void start();
-  void record(Outcome&& outcome);
+  // `more_coming`: other sends are in flight, so more outcomes will follow shortly.
+  void record(Outcome&& outcome, bool more_coming = false);
   bool idle() const { return buffered_.empty() && writing_.empty(); }
   std::size_t backlog() const { return buffered_.size() + writing_.size(); }
   void close();
@@ -69,6 +72,7 @@ class OutcomeWriter {
   std::uint64_t lease_lost() const { return lease_lost_; }
 
  private:
+  void flush_or_gather();
   void flush();
   void on_written(pg::Result&& result);
   void on_refused(const pg::Result& result);
@@ -77,6 +81,9 @@ class OutcomeWriter {
 
   pg::Connection conn_;
   loop::Timer retry_timer_;
+  loop::Timer gather_timer_;
+  bool more_coming_ = false;
+  bool urgent_ = false;  // a buffered outcome unblocks an ordering key
   std::string lease_owner_;
   std::string default_max_attempts_;
   Events events_;

@@ -101,3 +101,26 @@ TEST_CASE("drain on a terminal shows a progress bar on stderr") {
   CHECK(r.out.find("ETA") != std::string::npos);
   CHECK(f.count("status = 'sent'") == 40);
 }
+
+TEST_CASE("a claim takes up to one window more rows than there are free slots, when the lease allows it") {
+  RelayFixture f;
+  f.insert_messages(100);
+  auto r = f.run_binary(drain_args(f, {"--concurrency", "4", "--batch-size", "40"}));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(f.count("status = 'sent' AND attempts = 1") == 100);
+  CHECK(r.err.find("start batch {") != std::string::npos);
+  CHECK(r.err.find("limit=8}") != std::string::npos);
+  CHECK(r.err.find("limit=40}") == std::string::npos);
+
+  // A lease too short to cover a wait behind one send plus its own (each up to --http-timeout plus
+  // --connect-timeout): claims fit the free slots.
+  f.pg.exec("UPDATE outbox.messages SET status = 'pending', attempts = 0, sent_at = NULL");
+  r = f.run_binary(drain_args(f, {"--concurrency", "4", "--batch-size", "40", "--lease", "4s",
+                                  "--http-timeout", "1s", "--connect-timeout", "1s"}));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(f.count("status = 'sent' AND attempts = 1") == 100);
+  CHECK(r.err.find("limit=4}") != std::string::npos);
+  CHECK(r.err.find("limit=8}") == std::string::npos);
+}

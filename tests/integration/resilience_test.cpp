@@ -94,6 +94,23 @@ TEST_CASE("SIGTERM with sends in flight: they complete, unsent claimed rows go b
   CHECK(relay->err().find("summary") != std::string::npos);
 }
 
+TEST_CASE("SIGTERM with claimed rows still waiting for a free slot: they go back unsent and uncounted") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::delayed(1500ms); });
+  auto relay = f.start_relay({"--concurrency", "2", "--batch-size", "10"});
+  f.insert_messages(20);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(2, 20s), *relay);
+  // Two sends in flight and the two rows claimed ahead of them.
+  CHECK(f.count("status = 'processing'") == 4);
+
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+  CHECK(f.sink.request_count() == 2);
+  CHECK(f.count("status = 'sent' AND attempts = 1") == 2);
+  CHECK(f.count("status = 'pending' AND attempts = 0 AND lease_owner IS NULL") == 18);
+  CHECK(f.count("status = 'processing'") == 0);
+}
+
 TEST_CASE("SIGTERM with a server that never answers: requests abandoned at --shutdown-timeout, rows back") {
   RelayFixture f;
   f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
