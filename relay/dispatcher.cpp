@@ -47,8 +47,8 @@ pg::ConnectionOptions connection_options(const Config& config, const char* role,
   o.application_name = config.service_name + ":" + role;
   o.connect_timeout = config.connect_timeout;
   if (work) {
-    for (const auto& [name, value] : queries::work_session_settings())
-      o.session_setup.push_back(std::string("SET ").append(name).append(" = '").append(value).append("'"));
+    for (const auto& setting : queries::work_session_settings())
+      o.session_setup.push_back(setting.set_command());
   }
   return o;
 }
@@ -513,7 +513,7 @@ void Dispatcher::finish(std::uint32_t slot_index, const Decision& decision) {
                          .error = decision.error,
                          .retry_delay = decision.delay,
                          .unblocks_successor = m.ordered && decision.verdict != Verdict::failed},
-                 http_.in_flight() > 0);
+                 http_.in_flight() > 0 || claimed_waiting() > 0);
   slot.busy = false;
   free_slots_.push_back(slot_index);
   maybe_claim();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "pg/connection.hpp"
@@ -13,6 +14,10 @@ namespace relay::queries {
 struct SessionSetting {
   std::string_view name;
   std::string_view value;
+
+  std::string set_command() const {
+    return std::string("SET ").append(name).append(" = '").append(value).append("'");
+  }
 };
 // The settings these statements were planned and measured with (bench/ceiling.cpp runs them too).
 std::span<const SessionSetting> work_session_settings();

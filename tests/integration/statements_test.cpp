@@ -14,10 +14,8 @@ namespace {
 // A session set up like the relay's claim and outcome connections, with both statements prepared.
 pg::Session relay_like_session(const PgCluster& pg) {
   pg::Session s(pg::ConnInfo::parse(pg.url()), "statements_test");
-  for (const auto& [name, value] : relay::queries::work_session_settings()) {
-    const auto r = s.exec("SET " + std::string(name) + " = '" + std::string(value) + "'");
-    REQUIRE(r.ok());
-  }
+  for (const auto& setting : relay::queries::work_session_settings())
+    REQUIRE(s.exec(setting.set_command()).ok());
   for (const auto* statement : {&relay::queries::claim, &relay::queries::complete}) {
     const auto r = s.exec("PREPARE " + std::string(statement->name) + " AS " + std::string(statement->sql));
     INFO(r.error());

@@ -145,7 +145,12 @@ TEST_CASE("a stale busy flag: a new relay clears it first, and an expired one le
   f.insert_messages(1);
   REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 5s), *relay);
 
-  // A flag that nobody renews stops holding writers back when it expires.
+  // A flag that nobody renews stops holding writers back when it expires. First the relay must be idle
+  // again: the notification may have arrived while it was still claiming, which makes it busy for a
+  // moment, and a busy relay renews the flag and then clears it.
+  REQUIRE_WITH_LOG(
+      wait_until([&] { return f.scalar("SELECT busy_until IS NULL FROM outbox.relay_wakeup") == "t"; }, 20s),
+      *relay);
   f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = clock_timestamp() + interval '300 milliseconds'");
   REQUIRE(wait_until(
       [&] { return f.scalar("SELECT busy_until < clock_timestamp() FROM outbox.relay_wakeup") == "t"; }, 5s));
