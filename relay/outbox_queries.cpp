@@ -4,11 +4,20 @@ namespace relay::queries {
 
 namespace {
 
-// Each statement below has one plan that is right for every parameter value: the claim walks the claim
-// index under its LIMIT, the completion looks each outcome up by primary key. Planning them anew per run
-// (what PostgreSQL does by default, because the generic plan's cost guesses a LIMIT of 10% of the table)
-// took ~1.3 ms for a claim, more than running it. That same inflated guess crossed jit_above_cost, and
-// compiling the claim took ~27 ms; nothing the relay runs is long enough for JIT to pay off.
+// Each statement below has one plan that is right for every parameter value and every size of the table:
+// the claim walks the claim index in order under its LIMIT, the completion and the sweep look rows up by
+// primary key. Planning them anew per run (what PostgreSQL does by default, because the generic plan's
+// cost guesses a LIMIT of 10% of the table) took ~1.3 ms for a claim, more than running it. That same
+// inflated guess crossed jit_above_cost, and compiling the claim took ~27 ms; nothing the relay runs is
+// long enough for JIT to pay off.
+//
+// A generic plan is kept until the table's statistics change, and an outbox is often near empty when the
+// relay prepares its statements and then fills faster than autovacuum analyzes it. On an empty table every
+// path costs the same, and the planner picked a sequential scan of the table for each outcome batch (0.6 ms
+// per batch after a few thousand rows, growing with the table), or (planned with a few rows pending) a sort
+// of every pending row for each claim.
+// The planner settings below leave it only the paths that stay cheap at any size; none of the relay's work
+// statements needs a sequential scan, a sort or a nested-loop join.
 constexpr SessionSetting kWorkSessionSettings[] = {
     // The relay's own transactions (claims, outcomes, sweeps) do not wait for their WAL flush: that wait
     // is most of a claim's time on a real disk (~4 ms of ~4.3 ms measured here). Losing one of them in a
@@ -20,6 +29,9 @@ constexpr SessionSetting kWorkSessionSettings[] = {
     {"statement_timeout", "30s"},
     {"plan_cache_mode", "force_generic_plan"},
     {"jit", "off"},
+    {"enable_seqscan", "off"},
+    {"enable_sort", "off"},
+    {"enable_nestloop", "off"},
 };
 
 }  // namespace
@@ -29,7 +41,9 @@ std::span<const SessionSetting> work_session_settings() {
 }
 
 // The id list is materialised with ARRAY(...) so that the locking subquery runs exactly once, before the
-// UPDATE; LockRows sits under the LIMIT, so rows skipped as locked do not count toward it.
+// UPDATE; LockRows sits under the LIMIT, so rows skipped as locked do not count toward it. The test for an
+// ordering key's earlier rows names the statuses of the ordering index's predicate, so that it is looked up
+// in that index (by key) and not in the primary key (every older row).
 const pg::PreparedStatement claim{"outbox_claim", R"sql(
 UPDATE outbox.messages AS m
    SET status = 'processing',
@@ -45,8 +59,8 @@ UPDATE outbox.messages AS m
             AND (c.ordering_key IS NULL OR NOT EXISTS (
                   SELECT 1 FROM outbox.messages AS h
                    WHERE h.ordering_key = c.ordering_key
-                     AND (h.status = 'processing'
-                          OR (h.id < c.id AND h.status IN ('pending', 'failed')))))
+                     AND h.status IN ('pending', 'processing', 'failed')
+                     AND (h.status = 'processing' OR h.id < c.id)))
           ORDER BY c.priority DESC, c.id
           LIMIT $3
             FOR UPDATE SKIP LOCKED))
@@ -72,8 +86,7 @@ WITH due AS (
          lease_owner = NULL,
          lease_expires_at = NULL,
          updated_at = now()
-    FROM due
-   WHERE m.id = due.id
+   WHERE m.id = ANY (ARRAY(SELECT id FROM due))
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM changed),
@@ -86,7 +99,9 @@ SELECT (SELECT count(*) FROM changed),
 
 // The row must still be held by this relay in that same attempt. A lease owner implies status processing
 // (constraint lease_only_while_processing), which is not spelt out: with it the planner matched the
-// partial lease index and, in the generic plan, scanned every leased row once per outcome.
+// partial lease index and, in the generic plan, scanned every leased row once per outcome. `m.id = ANY
+// ($1)` restates the join so that the rows are found by primary key before they are matched with their
+// outcomes (in a hash join: see kWorkSessionSettings).
 const pg::PreparedStatement complete{"outbox_complete", R"sql(
 WITH recorded AS (
   UPDATE outbox.messages AS m
@@ -105,7 +120,8 @@ WITH recorded AS (
          updated_at = now()
     FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::int[], $6::text[], $7::bigint[])
            AS o(id, attempt, status, refund, http_status, error, delay_ms)
-   WHERE m.id = o.id
+   WHERE m.id = ANY ($1::bigint[])
+     AND m.id = o.id
      AND m.lease_owner = $8
      AND m.attempts = o.attempt
   RETURNING m.status, m.next_attempt_at
