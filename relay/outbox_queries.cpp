@@ -16,8 +16,9 @@ namespace {
 // path costs the same, and the planner picked a sequential scan of the table for each outcome batch (0.6 ms
 // per batch after a few thousand rows, growing with the table), or (planned with a few rows pending) a sort
 // of every pending row for each claim.
-// The planner settings below leave it only the paths that stay cheap at any size; none of the relay's work
-// statements needs a sequential scan, a sort or a nested-loop join.
+// The planner settings below leave it only the paths that stay cheap at any size; no work statement on
+// outbox.messages needs a sequential scan, a sort or a nested-loop join (the one-row flag table is still
+// scanned: the settings only make other paths look cheaper).
 constexpr SessionSetting kWorkSessionSettings[] = {
     // The relay's own transactions (claims, outcomes, sweeps) do not wait for their WAL flush: that wait
     // is most of a claim's time on a real disk (~4 ms of ~4.3 ms measured here). Losing one of them in a
@@ -28,6 +29,8 @@ constexpr SessionSetting kWorkSessionSettings[] = {
     // Give up on a statement that hangs rather than stall the relay forever.
     {"statement_timeout", "30s"},
     {"plan_cache_mode", "force_generic_plan"},
+    // Also needed with the settings below: a path they rule out is costed at ~1e10, far above the JIT
+    // thresholds, so the flag table's updates would otherwise be compiled.
     {"jit", "off"},
     {"enable_seqscan", "off"},
     {"enable_sort", "off"},
