@@ -22,6 +22,8 @@ struct Options {
   std::vector<std::string> relay_args;  // extra flags for every relay the benchmark starts
   // The relay binary to measure: this build's by default; another build's for before/after comparisons.
   std::string relay_bin = OUTBOX_RELAY_BIN;
+  // Where the latency scenario writes every message's latency (empty: nowhere), to look at a tail in time.
+  std::string samples_path;
 };
 
 // What one scenario run stands on: a PostgreSQL 15 cluster with default settings (fsync and synchronous

@@ -1,3 +1,4 @@
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -74,14 +75,23 @@ class Writer {
   double achieved_rate_ = 0;
 };
 
-// Commit-return to arrival, in milliseconds, for every message the sink saw.
-std::vector<double> latencies(const testkit::HttpServer& sink,
+// Commit-return to arrival, in milliseconds, for every message the sink saw. With --samples, each one is
+// also appended there as "<run> <ms since the run's first commit> <latency ms>", in arrival order.
+std::vector<double> latencies(const Options& options, const std::string& run, const testkit::HttpServer& sink,
                               const std::unordered_map<std::string, Clock::time_point>& committed) {
   std::vector<double> out;
   out.reserve(committed.size());
+  Clock::time_point first = Clock::time_point::max();
+  for (const auto& [id, at] : committed)
+    first = std::min(first, at);
+  std::ofstream samples;
+  if (!options.samples_path.empty()) samples.open(options.samples_path, std::ios::app);
   for (const auto& r : sink.requests()) {
     auto it = committed.find(r.header("webhook-id"));
-    if (it != committed.end()) out.push_back(milliseconds(r.arrived - it->second));
+    if (it == committed.end()) continue;
+    out.push_back(milliseconds(r.arrived - it->second));
+    if (samples.is_open())
+      samples << run << ' ' << milliseconds(it->second - first) << ' ' << out.back() << '\n';
   }
   return out;
 }
@@ -91,7 +101,7 @@ struct RelayRun {
   double writer_rate = 0;
 };
 
-RelayRun through_relay(const Options& options, int count, double per_second) {
+RelayRun through_relay(const Options& options, int rep, int count, double per_second) {
   Env env(options);
   auto relay = env.start_relay();
   if (!wait_for(
@@ -106,11 +116,13 @@ RelayRun through_relay(const Options& options, int count, double per_second) {
     throw std::runtime_error("not every message arrived:\n" + relay->err());
   relay->signal(SIGTERM);
   relay->wait(60s);
-  return {distribution(latencies(env.sink, committed)), writer.achieved_rate()};
+  const std::string run =
+      "relay-" + std::to_string(static_cast<int>(per_second)) + "/s-rep" + std::to_string(rep + 1);
+  return {distribution(latencies(options, run, env.sink, committed)), writer.achieved_rate()};
 }
 
 // The same client POSTs each message itself right after its COMMIT: the best any relay could do.
-Distribution floor(const Options& options, int count, double per_second) {
+Distribution floor(const Options& options, int rep, int count, double per_second) {
   Env env(options);
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   const std::string url = env.sink.url("/floor");
@@ -124,7 +136,7 @@ Distribution floor(const Options& options, int count, double per_second) {
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, payload().c_str());
     if (curl_easy_perform(curl.get()) != CURLE_OK) throw std::runtime_error("floor POST failed");
   });
-  return distribution(latencies(env.sink, committed));
+  return distribution(latencies(options, "floor-rep" + std::to_string(rep + 1), env.sink, committed));
 }
 
 void add_distribution(Report& report, const std::string& label, const std::vector<Distribution>& runs,
@@ -158,17 +170,18 @@ void add_distribution(Report& report, const std::string& label, const std::vecto
 
 void measure_latency(const Options& options, Report& report) {
   const int count = options.quick ? 200 : 10'000;
+  if (!options.samples_path.empty()) std::ofstream(options.samples_path, std::ios::trunc);
   std::vector<Distribution> slow, fast, direct;
   Figure slow_rate{"latency at 200/s: rate the writer reached", "msg/s", {}};
   Figure fast_rate{"latency at 2000/s: rate the writer reached", "msg/s", {}};
   for (int rep = 0; rep < options.repetitions; ++rep) {
-    const auto s = through_relay(options, count, 200);
+    const auto s = through_relay(options, rep, count, 200);
     slow.push_back(s.latency);
     slow_rate.runs.push_back(s.writer_rate);
-    const auto f = through_relay(options, count, 2000);
+    const auto f = through_relay(options, rep, count, 2000);
     fast.push_back(f.latency);
     fast_rate.runs.push_back(f.writer_rate);
-    direct.push_back(floor(options, options.quick ? 100 : 2'000, 200));
+    direct.push_back(floor(options, rep, options.quick ? 100 : 2'000, 200));
   }
   report.add(slow_rate);
   report.add(fast_rate);

@@ -1,6 +1,6 @@
 // outbox-bench: the benchmark suite of issue 3. One command; prints a table and writes JSON.
 //   outbox-bench [--quick] [--repetitions N] [--json FILE] [--only NAME]... [--relay-arg FLAG]...
-//                [--relay-bin PATH]
+//                [--relay-bin PATH] [--samples FILE]
 // NAME: throughput, latency, writers, footprint. See bench/README.md.
 #include <algorithm>
 #include <cstring>
@@ -15,7 +15,8 @@ namespace {
 
 void usage() {
   std::cerr << "usage: outbox-bench [--quick] [--repetitions N] [--json FILE] [--only "
-               "throughput|latency|writers|footprint]... [--relay-arg FLAG]... [--relay-bin PATH]\n";
+               "throughput|latency|writers|footprint]... [--relay-arg FLAG]... [--relay-bin PATH]\n"
+               "                    [--samples FILE]\n";
 }
 
 bool wanted(const bench::Options& o, const std::string& name) {
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
       options.relay_args.emplace_back(argv[++i]);
     } else if (arg == "--relay-bin" && has_value) {
       options.relay_bin = argv[++i];
+    } else if (arg == "--samples" && has_value) {
+      options.samples_path = argv[++i];
     } else {
       usage();
       return 2;
