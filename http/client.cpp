@@ -119,6 +119,8 @@ void Client::Impl::configure_multi() {
   curl_multi_setopt(m, CURLMOPT_PIPELINING, options_.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
   if (options_.max_host_connections > 0)
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_host_connections);
+  if (options_.max_cached_connections > 0)
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, options_.max_cached_connections);
 }
 
 Client::Impl::~Impl() {

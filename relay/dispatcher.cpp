@@ -100,7 +100,7 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
                                       maybe_finish_drain();
                                     },
                                 .on_lost = [this](std::string_view reason) { on_database_lost(reason); }}),
-      http_(loop, http::ClientOptions{},
+      http_(loop, http::ClientOptions{.max_cached_connections = config.concurrency},
             [this](std::uint64_t tag, http::Response&& r) { on_response(tag, std::move(r)); }),
       sweep_timer_(loop, [this] { sweep(); }),
       shutdown_timer_(loop, [this] { abandoning_ ? on_final_grace_expired() : on_shutdown_deadline(); }),
