@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -92,11 +93,11 @@ class Dispatcher {
   void maybe_claim();
   void on_claimed(pg::Result&& result, int requested, std::uint64_t wake_seen,
                   std::chrono::steady_clock::time_point sent_at);
-  int claim_size() const;
+  int claim_room() const;
   std::chrono::milliseconds longest_send() const;
   bool may_claim_ahead() const;
   void dispatch_claimed();
-  int claimed_waiting() const { return claimed_.rows() - claimed_next_; }
+  int claimed_waiting() const { return claimed_waiting_; }
   void dispatch(std::uint32_t slot_index);
   void on_response(std::uint64_t tag, http::Response&& response);
   void finish(std::uint32_t slot_index, const Decision& decision);
@@ -131,11 +132,15 @@ class Dispatcher {
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   const std::size_t claim_threshold_;  // free slots worth a claim while requests are in flight
-  // The last claim's rows, handed to slots as they free up: a claim may take up to one window more rows
-  // than there are free slots (see claim_size), and those wait here, leased, for their turn.
-  pg::Result claimed_;
-  int claimed_next_ = 0;
-  std::chrono::steady_clock::time_point claimed_sent_at_;
+  // Claimed rows, handed to slots as they free up, oldest claim first: the relay may hold up to one window
+  // more rows than there are slots (see claim_room), and those wait here, leased, for their turn.
+  struct ClaimedBatch {
+    pg::Result rows;
+    int next = 0;
+    std::chrono::steady_clock::time_point sent_at;
+  };
+  std::deque<ClaimedBatch> claimed_;
+  int claimed_waiting_ = 0;  // rows in claimed_ not yet handed to a slot
   bool dispatching_ = false;
   http::Request request_;
 

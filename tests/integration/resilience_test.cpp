@@ -1,4 +1,5 @@
 // Many relays, crashes, database restarts, shutdown, idleness.
+#include <atomic>
 #include <map>
 
 #include <signal.h>
@@ -108,6 +109,29 @@ TEST_CASE("SIGTERM with claimed rows still waiting for a free slot: they go back
   CHECK(f.sink.request_count() == 2);
   CHECK(f.count("status = 'sent' AND attempts = 1") == 2);
   CHECK(f.count("status = 'pending' AND attempts = 0 AND lease_owner IS NULL") == 18);
+  CHECK(f.count("status = 'processing'") == 0);
+}
+
+TEST_CASE("SIGTERM with the rows of two claims waiting for slots: all of them go back unsent") {
+  RelayFixture f;
+  std::atomic<int> seen{0};
+  // The first two requests are answered at once, the others late: two slots free up while the first
+  // claim's extra rows still wait, which sends a second claim before the first one's rows are all out.
+  f.sink.set_handler([&seen](const RecordedRequest&) {
+    return seen.fetch_add(1) < 2 ? Reply::with_status(200) : Reply::delayed(1500ms);
+  });
+  auto relay = f.start_relay({"--concurrency", "4", "--batch-size", "10"});
+  f.insert_messages(20);
+  // 2 sent; 4 sends in flight; 2 rows of the first claim and 2 of the second waiting.
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 2, 20s), *relay);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'processing'", 8, 20s), *relay);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(6, 20s), *relay);
+
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+  CHECK(f.sink.request_count() == 6);
+  CHECK(f.count("status = 'sent' AND attempts = 1") == 6);
+  CHECK(f.count("status = 'pending' AND attempts = 0 AND lease_owner IS NULL") == 14);
   CHECK(f.count("status = 'processing'") == 0);
 }
 
