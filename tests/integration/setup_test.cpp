@@ -3,6 +3,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <signal.h>
+
 #include "pg/session.hpp"
 #include "tests/integration/relay_fixture.hpp"
 
@@ -24,13 +26,13 @@ std::size_t line_count(const std::string& text) {
 TEST_CASE("migrate is idempotent and records the schema version") {
   RelayFixture f;  // migrated once already
   CHECK(f.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM outbox.schema_migrations") ==
-        "1,2,3,4");
+        "1,2,3,4,5,6");
   auto again = f.run_binary({"migrate"});
   CHECK(again.exit_code == 0);
   CHECK(again.err.find("migration applied") == std::string::npos);
-  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "4");
+  CHECK(f.scalar("SELECT count(*) FROM outbox.schema_migrations") == "6");
   CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox.messages'::regclass AND NOT "
-                 "tgisinternal") == "2");
+                 "tgisinternal") == "4");
 }
 
 TEST_CASE("several migrate processes at once all succeed and apply each migration once") {
@@ -43,7 +45,7 @@ TEST_CASE("several migrate processes at once all succeed and apply each migratio
     INFO(p->err());
     CHECK(p->wait(60s) == 0);
   }
-  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "4");
+  CHECK(pg.query_value("SELECT count(*) FROM outbox.schema_migrations") == "6");
 }
 
 TEST_CASE("migrate upgrades a database at schema version 1, keeping its rows") {
@@ -61,12 +63,15 @@ TEST_CASE("migrate upgrades a database at schema version 1, keeping its rows") {
   REQUIRE(upgrade.exit_code == 0);
   CHECK(pg.query_value(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM outbox.schema_migrations") ==
-        "1,2,3,4");
+        "1,2,3,4,5,6");
   CHECK(pg.query_value("SELECT count(*) FROM outbox.relay_wakeup WHERE busy_until IS NULL") == "1");
   // Its inserts still pass the trigger, which now reads the wake-up flag.
   pg.exec("SET ROLE app; INSERT INTO outbox.messages (topic, payload) VALUES ('c', '{}'); RESET ROLE");
   CHECK(pg.query_value("SELECT count(*) FROM outbox.messages") == "3");
-  CHECK(pg.query_value("SELECT convalidated FROM pg_constraint WHERE conname = 'headers_are_valid'") == "t");
+  CHECK(pg.query_value("SELECT convalidated FROM pg_constraint WHERE conname = 'topic_is_one_line'") == "t");
+  CHECK(pg.query_value("SELECT count(*) FROM pg_constraint WHERE conname = 'headers_are_valid'") == "0");
+  CHECK_THROWS(pg.exec(
+      "INSERT INTO outbox.messages (topic, payload, headers) VALUES ('d', '{}', '{\"x k\": \"v\"}')"));
 }
 
 TEST_CASE("migrate --channel installs the trigger on that channel, and a relay on it wakes at once") {
@@ -104,6 +109,49 @@ TEST_CASE("the schema refuses headers that could inject lines, and topics with l
   CHECK_THROWS(f.pg.exec("SELECT outbox.enqueue('t', '{}', headers => '{\"X-A\": 1}')"));
   CHECK_THROWS(f.pg.exec("SELECT outbox.enqueue(E'a\\nb', '{}')"));
   CHECK_NOTHROW(f.pg.exec("SELECT outbox.enqueue('t', '{}', headers => '{\"X-A\": \"b\"}')"));
+  // Changing a row's headers is checked as well, and refused as the constraint did (SQLSTATE 23514,
+  // constraint headers_are_valid), so that applications that match on the error keep working.
+  const std::string refused = f.scalar(R"sql(
+    CREATE FUNCTION pg_temp.set_headers(h jsonb) RETURNS text LANGUAGE plpgsql AS $$
+    DECLARE
+      state text;
+      name text;
+    BEGIN
+      UPDATE outbox.messages SET headers = h WHERE topic = 't';
+      RETURN 'accepted';
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, name = CONSTRAINT_NAME;
+      RETURN state || ' ' || name;
+    END
+    $$;
+    SELECT pg_temp.set_headers('{"X-A": "a\nb"}') || ', ' || pg_temp.set_headers('{"X-A": "c"}'))sql");
+  CHECK(refused == "23514 headers_are_valid, accepted");
+}
+
+// The checks cost the relay's updates nothing: headers are checked when a row is written with them, never
+// on a claim or an outcome (PostgreSQL evaluates every CHECK constraint on every UPDATE).
+TEST_CASE("a row's headers are checked once, when it is inserted, not on its claim and outcome") {
+  RelayFixture f;
+  f.pg.exec("ALTER SYSTEM SET track_functions = 'pl'");
+  f.pg.exec("SELECT pg_reload_conf()");
+  auto relay = f.start_relay();
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  f.pg.exec(
+      "INSERT INTO outbox.messages (topic, payload, headers) "
+      "SELECT 't', '{}', jsonb_build_object('X-N', g::text) FROM generate_series(1, 20) AS g");
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 20, 20s), *relay);
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+  // Statistics reach the view within a second of a session's end (or of its transactions, while idle).
+  CHECK(wait_until(
+      [&] {
+        return f.scalar(
+                   "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions "
+                   "WHERE schemaname = 'outbox' AND funcname = 'check_headers'") == "20";
+      },
+      10s, 100ms));
+  CHECK(f.scalar("SELECT count(*) FROM outbox.messages WHERE headers IS NOT NULL AND status = 'sent'") ==
+        "20");
 }
 
 TEST_CASE("run against a database without the schema exits 4 and says to run migrate") {
