@@ -23,7 +23,8 @@ namespace relay {
 
 // The relay's cycle (SPEC §5), on one libuv loop:
 //   wake (NOTIFY, sweep timer, a completion freeing a slot)
-//   -> claim as many due rows as there are free slots (at most batch-size), in one short transaction
+//   -> claim due rows for the free slots and up to one window ahead (at most batch-size), in one short
+//      transaction; the next claim may go out while claimed rows still wait for slots
 //   -> start their HTTP requests (a sliding window of at most `concurrency` in flight)
 //   -> as responses arrive, decide each row's fate and hand it to the OutcomeWriter (batched UPDATEs)
 //   -> claim again while rows remain; otherwise sleep until a NOTIFY or the sweep timer, armed for the
@@ -89,6 +90,13 @@ class Dispatcher {
   void arm_sweep_timer();
   void note_due_at(std::chrono::steady_clock::time_point due);
 
+  // The rows of one claim, handed to slots in order.
+  struct ClaimedBatch {
+    pg::Result rows;
+    int next = 0;
+    std::chrono::steady_clock::time_point sent_at;
+  };
+
   // Claims and sends.
   void maybe_claim();
   void on_claimed(pg::Result&& result, int requested, std::uint64_t wake_seen,
@@ -97,6 +105,7 @@ class Dispatcher {
   std::chrono::milliseconds longest_send() const;
   bool may_claim_ahead() const;
   void dispatch_claimed();
+  bool place_rows(ClaimedBatch& batch);
   int claimed_waiting() const { return claimed_waiting_; }
   void dispatch(std::uint32_t slot_index);
   void on_response(std::uint64_t tag, http::Response&& response);
@@ -131,14 +140,10 @@ class Dispatcher {
 
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
-  const std::size_t claim_threshold_;  // free slots worth a claim while requests are in flight
+  // Free slots worth a claim while requests are in flight and no claimed row waits.
+  const std::size_t claim_threshold_;
   // Claimed rows, handed to slots as they free up, oldest claim first: the relay may hold up to one window
   // more rows than there are slots (see claim_room), and those wait here, leased, for their turn.
-  struct ClaimedBatch {
-    pg::Result rows;
-    int next = 0;
-    std::chrono::steady_clock::time_point sent_at;
-  };
   std::deque<ClaimedBatch> claimed_;
   int claimed_waiting_ = 0;  // rows in claimed_ not yet handed to a slot
   bool dispatching_ = false;
