@@ -15,8 +15,7 @@ struct ClientOptions {
   // Upper bound on connections kept open per host (0: libcurl's default, unlimited).
   long max_host_connections = 0;
   // Connections kept open while idle, over all hosts (0: libcurl's default, four per request in flight at
-  // the moment). A caller that sends at most N requests at once wants N, so that a quieter stretch does not
-  // close the connections the next busy one needs.
+  // the moment). A fixed size keeps a quieter stretch from closing the connections the next busy one needs.
   long max_cached_connections = 0;
   // Let HTTP/2 multiplex many requests over one connection where the server supports it (https).
   bool http2 = true;

@@ -390,6 +390,14 @@ int Dispatcher::claim_room() const {
   return held >= limit ? 0 : static_cast<int>(limit - held);
 }
 
+// Claimed rows not yet handed to a slot (the deque holds a claim or two).
+int Dispatcher::claimed_waiting() const {
+  int waiting = 0;
+  for (const ClaimedBatch& batch : claimed_)
+    waiting += batch.rows.rows() - batch.next;
+  return waiting;
+}
+
 // The longest a request may take, as the lease check of the configuration counts it.
 milliseconds Dispatcher::longest_send() const {
   return config_.http_timeout + config_.connect_timeout;
@@ -419,13 +427,11 @@ bool Dispatcher::place_rows(ClaimedBatch& batch) {
     const int row = batch.next;
     if (stopping_ || Clock::now() > send_deadline) {
       ++batch.next;
-      --claimed_waiting_;
       give_back(batch.rows, row);
       continue;
     }
     if (free_slots_.empty()) return false;
     ++batch.next;
-    --claimed_waiting_;
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     slots_[slot].busy = true;
@@ -450,10 +456,7 @@ void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wa
   // A claim asks for no more than the relay may hold.
   assert(rows <= requested);
   counters_.claimed += static_cast<std::uint64_t>(rows);
-  if (rows > 0) {
-    claimed_waiting_ += rows;
-    claimed_.push_back(ClaimedBatch{std::move(result), 0, sent_at});
-  }
+  if (rows > 0) claimed_.push_back(ClaimedBatch{std::move(result), 0, sent_at});
   // `claiming_` stays set while the rows are dispatched: a row finishing at once (rejected) must not start
   // another claim before this one's rows are placed.
   dispatch_claimed();

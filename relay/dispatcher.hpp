@@ -106,7 +106,7 @@ class Dispatcher {
   bool may_claim_ahead() const;
   void dispatch_claimed();
   bool place_rows(ClaimedBatch& batch);
-  int claimed_waiting() const { return claimed_waiting_; }
+  int claimed_waiting() const;
   void dispatch(std::uint32_t slot_index);
   void on_response(std::uint64_t tag, http::Response&& response);
   void finish(std::uint32_t slot_index, const Decision& decision);
@@ -145,7 +145,6 @@ class Dispatcher {
   // Claimed rows, handed to slots as they free up, oldest claim first: the relay may hold up to one window
   // more rows than there are slots (see claim_room), and those wait here, leased, for their turn.
   std::deque<ClaimedBatch> claimed_;
-  int claimed_waiting_ = 0;  // rows in claimed_ not yet handed to a slot
   bool dispatching_ = false;
   http::Request request_;
 
