@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "http/transfer.hpp"
 #include "loop/handle.hpp"
@@ -42,6 +43,8 @@ struct Client::Impl {
     Impl* owner;
     curl_socket_t fd;
     loop::Handle<uv_poll_t> poll;  // freed in its uv_close callback, after the context is gone
+    int events = 0;                // what the poll watches now (UV_READABLE | UV_WRITABLE); 0: stopped
+    bool curl_watches = false;     // false: parked (see park_socket)
   };
 
   // Called by libuv.
@@ -51,12 +54,14 @@ struct Client::Impl {
   // Called by libcurl.
   static int cb_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int cb_timer(CURLM* multi, long timeout_ms, void* userp);
+  static int cb_close_socket(void* clientp, curl_socket_t fd);
 
   void configure_multi();
   void on_socket_ready(curl_socket_t fd, int status, int events);
   void update_socket(curl_socket_t fd, int what, SocketContext* context);
   void watch_socket(curl_socket_t fd, int what, SocketContext* context);
   void park_socket(curl_socket_t fd);
+  void stop_watching(SocketContext& context);
   SocketContext* context_for(curl_socket_t fd);
   void arm_timer(long timeout_ms);
 
@@ -166,7 +171,15 @@ void Client::Impl::abort_all() {
 
 void Client::Impl::on_uv_socket(uv_poll_t* poll, int status, int events) {
   auto* context = static_cast<SocketContext*>(poll->data);
-  if (context != nullptr) context->owner->on_socket_ready(context->fd, status, events);
+  if (context == nullptr) return;
+  if (!context->curl_watches) {
+    // An idle kept-alive connection became readable: the server closed it (or sent what nobody asked for).
+    // libcurl finds out when it next considers reusing it; until then, a level-triggered readiness would
+    // wake the loop over and over.
+    context->owner->stop_watching(*context);
+    return;
+  }
+  context->owner->on_socket_ready(context->fd, status, events);
 }
 
 void Client::Impl::on_uv_timeout(uv_timer_t* timer) {
@@ -184,6 +197,13 @@ int Client::Impl::cb_socket(CURL*, curl_socket_t fd, int what, void* userp, void
   // Never -1: libcurl 7.88 would mark the whole multi handle dead. A socket we failed to watch only stalls
   // its own transfer until that transfer's timeout.
   return 0;
+}
+
+int Client::Impl::cb_close_socket(void* clientp, curl_socket_t fd) {
+  auto* self = static_cast<Impl*>(clientp);
+  auto found = self->sockets_.find(fd);
+  if (found != self->sockets_.end()) self->stop_watching(*found->second);
+  return close(fd);
 }
 
 int Client::Impl::cb_timer(CURLM*, long timeout_ms, void* userp) {
@@ -213,17 +233,26 @@ void Client::Impl::update_socket(curl_socket_t fd, int what, SocketContext* cont
 void Client::Impl::watch_socket(curl_socket_t fd, int what, SocketContext* context) {
   if (context == nullptr) context = context_for(fd);
   if (context == nullptr) return;
+  context->curl_watches = true;
   int events = 0;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  if (int rc = uv_poll_start(context->poll.get(), events, &Impl::on_uv_socket); rc != 0)
+  // Already watched for exactly these (a parked connection taken up again): nothing to change, and no
+  // system call.
+  if (events == context->events) return;
+  if (int rc = uv_poll_start(context->poll.get(), events, &Impl::on_uv_socket); rc != 0) {
     spdlog::warn("http: uv_poll_start on socket {}: {}", fd, uv_strerror(rc));
+    context->events = 0;
+    return;
+  }
+  context->events = events;
 }
 
 // libcurl removes a kept-alive connection's socket after every transfer and adds it back for the next one.
-// Its watcher is therefore parked (stopped, kept) rather than closed: restarting it costs one epoll_ctl,
-// where a new uv_poll costs an allocation and four system calls. A parked watcher holds no registration in
-// the kernel, so it is also safe to restart for a different socket that got the same descriptor number.
+// Its watcher is therefore parked (kept) rather than closed: a new uv_poll costs an allocation and four
+// system calls. A watcher is only ever registered in the kernel while its socket is open (libcurl closes
+// sockets through cb_close_socket, which stops the watcher first), so it is safe to restart for a
+// different socket that got the same descriptor number.
 Client::Impl::SocketContext* Client::Impl::context_for(curl_socket_t fd) {
   auto parked = sockets_.find(fd);
   if (parked != sockets_.end()) {
@@ -244,12 +273,23 @@ Client::Impl::SocketContext* Client::Impl::context_for(curl_socket_t fd) {
   return raw;
 }
 
+// A parked connection stays watched for readability: the next request on it asks for just that, and then
+// costs no system call, where stopping and restarting the watcher cost three epoll_ctl per request.
+// Writability would be reported at once and forever, so it is never left on.
 void Client::Impl::park_socket(curl_socket_t fd) {
   auto found = sockets_.find(fd);
   if (found == sockets_.end()) return;
-  // Stopping removes the descriptor from epoll now, before libcurl may close it.
-  uv_poll_stop(found->second->poll.get());
+  SocketContext& context = *found->second;
+  context.curl_watches = false;
   curl_multi_assign(multi_.get(), fd, nullptr);
+  if ((context.events & UV_WRITABLE) != 0) stop_watching(context);
+}
+
+// Removes the descriptor from epoll now (before libcurl closes it, when called from cb_close_socket).
+void Client::Impl::stop_watching(SocketContext& context) {
+  if (context.events == 0) return;
+  uv_poll_stop(context.poll.get());
+  context.events = 0;
 }
 
 void Client::Impl::arm_timer(long timeout_ms) {
@@ -318,7 +358,8 @@ Transfer* Client::Impl::acquire() {
     idle_.pop_back();
     return transfer;
   }
-  const detail::TransferSettings settings{options_.http2, options_.verify_tls, options_.body_excerpt_bytes};
+  const detail::TransferSettings settings{options_.http2, options_.verify_tls, options_.body_excerpt_bytes,
+                                          &Impl::cb_close_socket, this};
   transfers_.push_back(std::make_unique<Transfer>(settings));
   return transfers_.back().get();
 }

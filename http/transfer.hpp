@@ -30,6 +30,10 @@ struct TransferSettings {
   bool http2 = true;
   bool verify_tls = true;
   std::size_t body_excerpt_bytes = 256;
+  // Closes the sockets of the connections this handle opens (CURLOPT_CLOSESOCKETFUNCTION), so that the
+  // client hears of every socket before its descriptor number can be reused.
+  curl_closesocket_callback close_socket = nullptr;
+  void* close_socket_data = nullptr;
 };
 
 // An easy handle with the buffers of the request it carries. Transfers are pooled and reused: the options

@@ -384,3 +384,56 @@ TEST_CASE("client: connections opened for a wave of requests survive a quieter s
     CHECK(c.response.status == 200);
   REQUIRE(h.finish() == 0);
 }
+
+// An idle kept-alive socket stays watched for readability between requests (no system call to stop and
+// restart the watch); when the server closes it, the next request must go out on a new connection, and the
+// closed socket must not keep waking the loop.
+TEST_CASE("client: a kept-alive connection the server closed while idle is replaced, and the loop rests",
+          "[client]") {
+  HttpServer server([](const RecordedRequest&) {
+    Reply r = Reply::with_status(200);
+    r.then_close = true;
+    return r;
+  });
+  ClientHarness h;
+  constexpr std::uint64_t kRequests = 20;
+  for (std::uint64_t tag = 1; tag <= kRequests; ++tag) {
+    h.send(request_to(server.url()), tag);
+    REQUIRE(h.run_until_completed(tag));
+    CHECK(h.completed.back().response.status == 200);
+    CHECK(h.completed.back().response.transport_error == 0);
+  }
+  CHECK(server.connections_accepted() == kRequests);
+
+  // The last connection is closed by now (or soon): count loop turns over 200 ms of nothing to do. Each
+  // turn that the closed socket caused would show here; the guard timers of run_until make ~20.
+  int turns = 0;
+  uv_prepare_t counter;
+  uv_prepare_init(h.loop.get(), &counter);
+  counter.data = &turns;
+  uv_prepare_start(&counter, [](uv_prepare_t* p) { ++*static_cast<int*>(p->data); });
+  const auto until = std::chrono::steady_clock::now() + 200ms;
+  h.run_until([&] { return std::chrono::steady_clock::now() >= until; }, 1s);
+  uv_prepare_stop(&counter);
+  uv_close(reinterpret_cast<uv_handle_t*>(&counter), nullptr);
+  uv_run(h.loop.get(), UV_RUN_NOWAIT);
+  CHECK(turns < 100);
+  REQUIRE(h.finish() == 0);
+}
+
+// libcurl closes a connection's socket through the client (CURLOPT_CLOSESOCKETFUNCTION), which unregisters
+// it first: the next connection often gets the same descriptor number, and must be watched afresh.
+TEST_CASE("client: connections the server closes after each answer: every request completes", "[client]") {
+  HttpServer server;
+  ClientHarness h;
+  constexpr std::uint64_t kRequests = 30;
+  for (std::uint64_t tag = 1; tag <= kRequests; ++tag) {
+    http::Request request = request_to(server.url());
+    request.headers.push_back("Connection: close");
+    h.send(std::move(request), tag);
+    REQUIRE(h.run_until_completed(tag, 5s));
+    CHECK(h.completed.back().response.status == 200);
+  }
+  CHECK(server.connections_accepted() == kRequests);
+  REQUIRE(h.finish() == 0);
+}

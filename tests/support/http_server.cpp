@@ -236,7 +236,7 @@ int HttpServer::Impl::Connection::on_message_complete(http_parser* parser) {
   const Reply reply = self->server_->reply_to(request);
   self->server_->record(std::move(request));
   self->answer(reply, keep_alive, head_request);
-  if (!keep_alive || reply.kind == Reply::Kind::reset) {
+  if (!keep_alive || reply.then_close || reply.kind == Reply::Kind::reset) {
     self->done_reading_ = true;
     http_parser_pause(parser, 1);  // stops this very execute, which may hold more requests
   }
@@ -273,7 +273,7 @@ void HttpServer::Impl::Connection::consume(const char* data, std::size_t size) {
 void HttpServer::Impl::Connection::answer(const Reply& reply, bool keep_alive, bool head_request) {
   switch (reply.kind) {
     case Reply::Kind::respond: {
-      if (!keep_alive) close_when_flushed_ = true;
+      if (!keep_alive || reply.then_close) close_when_flushed_ = true;
       std::string bytes = format_response(reply, keep_alive, head_request);
       if (reply.delay.count() > 0) {
         queue_delayed(std::move(bytes), reply.delay);

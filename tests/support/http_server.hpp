@@ -32,6 +32,9 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::chrono::milliseconds delay{0};  // answer only after this long (kind == respond)
+  // Close the connection once the answer is out, without announcing it (no "Connection: close"), as a
+  // server does when its idle timeout for kept-alive connections strikes at once.
+  bool then_close = false;
 
   static Reply with_status(int status, std::vector<std::pair<std::string, std::string>> headers = {});
   static Reply delayed(std::chrono::milliseconds delay, int status = 200);
