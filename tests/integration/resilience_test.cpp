@@ -135,6 +135,45 @@ TEST_CASE("SIGTERM with the rows of two claims waiting for slots: all of them go
   CHECK(f.count("status = 'processing'") == 0);
 }
 
+// A claim that comes back late (here a trigger stalls it) must not send rows whose lease could run out
+// before their send ends, or another relay could take them over meanwhile and send them too. They go back
+// unsent with their attempt refunded, and the next claim sends them.
+TEST_CASE("rows of a claim that came back too late for their lease go back unsent and uncounted") {
+  RelayFixture f;
+  f.pg.exec(R"sql(
+    CREATE TABLE public.claims (id bigint);
+    CREATE TABLE public.stall_once (one int);
+    INSERT INTO public.stall_once VALUES (1);
+    CREATE FUNCTION public.stall_first_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.status = 'processing' AND OLD.status = 'pending' THEN
+        INSERT INTO public.claims VALUES (NEW.id);
+        DELETE FROM public.stall_once;
+        IF FOUND THEN
+          PERFORM pg_sleep(5);
+        END IF;
+      END IF;
+      RETURN NEW;
+    END
+    $$;
+    CREATE TRIGGER stall_first_claim BEFORE UPDATE ON outbox.messages
+      FOR EACH ROW EXECUTE FUNCTION public.stall_first_claim();
+  )sql");
+  // Both rows are there before the relay starts, so that its first claim (the stalled one) takes both.
+  f.insert_messages(2);
+  // One slot, and a lease long enough for one claimed row to wait behind a send: each row of a claim must
+  // start its send within lease - (http-timeout + connect-timeout) - 1 s = 4 s of the claim being sent.
+  auto relay = f.start_relay(
+      {"--concurrency", "1", "--lease", "9s", "--http-timeout", "3s", "--connect-timeout", "1s"});
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", 2, 30s), *relay);
+  CHECK(f.sink.request_count() == 2);
+  // Each row was claimed twice, and only the second claim's attempt counts.
+  CHECK(f.pg.query_value("SELECT count(*) FROM public.claims") == "4");
+  CHECK(f.count("status = 'sent' AND attempts = 1") == 2);
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait(20s) == 0, *relay);
+}
+
 TEST_CASE("SIGTERM with a server that never answers: requests abandoned at --shutdown-timeout, rows back") {
   RelayFixture f;
   f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
