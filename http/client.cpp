@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <curl/curl.h>
@@ -54,6 +55,7 @@ struct Client::Impl {
   // Called by libcurl.
   static int cb_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int cb_timer(CURLM* multi, long timeout_ms, void* userp);
+  static int cb_sockopt(void* clientp, curl_socket_t fd, curlsocktype purpose);
   static int cb_close_socket(void* clientp, curl_socket_t fd);
 
   void configure_multi();
@@ -85,6 +87,9 @@ struct Client::Impl {
   MultiPtr multi_;
   // One watcher per descriptor number libcurl has used, watching or parked (see context_for).
   std::unordered_map<curl_socket_t, std::unique_ptr<SocketContext>> sockets_;
+  // Connection sockets, which libcurl closes through cb_close_socket. Others it watches (the threaded
+  // resolver's socketpair) it closes by itself, after CURL_POLL_REMOVE.
+  std::unordered_set<curl_socket_t> connection_sockets_;
 
   std::vector<std::unique_ptr<Transfer>> transfers_;
   std::vector<Transfer*> idle_;
@@ -172,6 +177,8 @@ void Client::Impl::abort_all() {
 void Client::Impl::on_uv_socket(uv_poll_t* poll, int status, int events) {
   auto* context = static_cast<SocketContext*>(poll->data);
   if (context == nullptr) return;
+  // On an error libuv has stopped the watcher already.
+  if (status < 0) context->owner->stop_watching(*context);
   if (!context->curl_watches) {
     // An idle kept-alive connection became readable: the server closed it (or sent what nobody asked for).
     // libcurl finds out when it next considers reusing it; until then, a level-triggered readiness would
@@ -199,8 +206,14 @@ int Client::Impl::cb_socket(CURL*, curl_socket_t fd, int what, void* userp, void
   return 0;
 }
 
+int Client::Impl::cb_sockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
+  if (purpose == CURLSOCKTYPE_IPCXN) static_cast<Impl*>(clientp)->connection_sockets_.insert(fd);
+  return CURL_SOCKOPT_OK;
+}
+
 int Client::Impl::cb_close_socket(void* clientp, curl_socket_t fd) {
   auto* self = static_cast<Impl*>(clientp);
+  self->connection_sockets_.erase(fd);
   auto found = self->sockets_.find(fd);
   if (found != self->sockets_.end()) self->stop_watching(*found->second);
   return close(fd);
@@ -250,9 +263,10 @@ void Client::Impl::watch_socket(curl_socket_t fd, int what, SocketContext* conte
 
 // libcurl removes a kept-alive connection's socket after every transfer and adds it back for the next one.
 // Its watcher is therefore parked (kept) rather than closed: a new uv_poll costs an allocation and four
-// system calls. A watcher is only ever registered in the kernel while its socket is open (libcurl closes
-// sockets through cb_close_socket, which stops the watcher first), so it is safe to restart for a
-// different socket that got the same descriptor number.
+// system calls. A watcher is only ever registered while its socket is open (connection sockets are closed
+// through cb_close_socket, which stops the watcher first; other sockets are unwatched when parked), so it
+// is safe to restart for a different socket that got the same descriptor number, and no other handle on
+// the loop ever finds that number taken.
 Client::Impl::SocketContext* Client::Impl::context_for(curl_socket_t fd) {
   auto parked = sockets_.find(fd);
   if (parked != sockets_.end()) {
@@ -275,14 +289,15 @@ Client::Impl::SocketContext* Client::Impl::context_for(curl_socket_t fd) {
 
 // A parked connection stays watched for readability: the next request on it asks for just that, and then
 // costs no system call, where stopping and restarting the watcher cost three epoll_ctl per request.
-// Writability would be reported at once and forever, so it is never left on.
+// Writability would be reported at once and forever, so it is never left on. Any other socket (the
+// resolver's, closed by libcurl right after this) is unwatched now, before its descriptor is closed.
 void Client::Impl::park_socket(curl_socket_t fd) {
   auto found = sockets_.find(fd);
   if (found == sockets_.end()) return;
   SocketContext& context = *found->second;
   context.curl_watches = false;
   curl_multi_assign(multi_.get(), fd, nullptr);
-  if ((context.events & UV_WRITABLE) != 0) stop_watching(context);
+  if ((context.events & UV_WRITABLE) != 0 || !connection_sockets_.contains(fd)) stop_watching(context);
 }
 
 // Removes the descriptor from epoll now (before libcurl closes it, when called from cb_close_socket).
@@ -358,8 +373,9 @@ Transfer* Client::Impl::acquire() {
     idle_.pop_back();
     return transfer;
   }
-  const detail::TransferSettings settings{options_.http2, options_.verify_tls, options_.body_excerpt_bytes,
-                                          &Impl::cb_close_socket, this};
+  const detail::TransferSettings settings{
+      options_.http2,    options_.verify_tls,    options_.body_excerpt_bytes,
+      &Impl::cb_sockopt, &Impl::cb_close_socket, this};
   transfers_.push_back(std::make_unique<Transfer>(settings));
   return transfers_.back().get();
 }

@@ -72,9 +72,13 @@ CURLcode Transfer::set_fixed_options() {
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, settings_.verify_tls ? 1L : 0L));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, settings_.verify_tls ? 2L : 0L));
+  if (settings_.socket_opened != nullptr) {
+    set(curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, settings_.socket_opened));
+    set(curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, settings_.socket_hooks_data));
+  }
   if (settings_.close_socket != nullptr) {
     set(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, settings_.close_socket));
-    set(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, settings_.close_socket_data));
+    set(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, settings_.socket_hooks_data));
   }
   if (settings_.http2) {
     set(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)));

@@ -30,10 +30,12 @@ struct TransferSettings {
   bool http2 = true;
   bool verify_tls = true;
   std::size_t body_excerpt_bytes = 256;
-  // Closes the sockets of the connections this handle opens (CURLOPT_CLOSESOCKETFUNCTION), so that the
-  // client hears of every socket before its descriptor number can be reused.
+  // The client's hooks on the sockets of the connections this handle opens: told of each new one
+  // (CURLOPT_SOCKOPTFUNCTION), and closing each (CURLOPT_CLOSESOCKETFUNCTION), so that the client hears of
+  // every socket before its descriptor number can be reused.
+  curl_sockopt_callback socket_opened = nullptr;
   curl_closesocket_callback close_socket = nullptr;
-  void* close_socket_data = nullptr;
+  void* socket_hooks_data = nullptr;
 };
 
 // An easy handle with the buffers of the request it carries. Transfers are pooled and reused: the options

@@ -90,6 +90,7 @@ struct HttpServer::Impl {
   std::vector<RecordedRequest> requests_;
   std::shared_ptr<const Handler> handler_;
   std::atomic<std::size_t> accepted_{0};
+  std::atomic<std::size_t> closed_{0};
   int port_ = 0;
 
   // The server thread's own; set up before it starts.
@@ -367,6 +368,7 @@ void HttpServer::Impl::Connection::close_with_reset() {
 
 void HttpServer::Impl::Connection::on_uv_closed(uv_handle_t* handle) {
   auto* self = static_cast<Connection*>(handle->data);
+  self->server_->closed_.fetch_add(1, std::memory_order_relaxed);
   self->server_->connections_.erase(self->id_);  // frees the connection
 }
 
@@ -502,6 +504,10 @@ bool HttpServer::wait_for_requests(std::size_t n, std::chrono::milliseconds time
 
 std::size_t HttpServer::connections_accepted() const {
   return impl_->accepted_.load(std::memory_order_relaxed);
+}
+
+std::size_t HttpServer::connections_closed() const {
+  return impl_->closed_.load(std::memory_order_relaxed);
 }
 
 }  // namespace testkit

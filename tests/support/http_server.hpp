@@ -67,6 +67,8 @@ class HttpServer {
   bool wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const;
   // Connections accepted so far.
   std::size_t connections_accepted() const;
+  // Connections the server has closed so far (their socket is closed; the client has been sent the FIN).
+  std::size_t connections_closed() const;
 
  private:
   struct Impl;
