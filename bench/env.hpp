@@ -8,7 +8,7 @@
 
 #include <sys/types.h>
 
-#include "tests/support/http_server.hpp"
+#include "bench/sink.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/process.hpp"
 
@@ -28,13 +28,13 @@ struct Options {
 
 // What one scenario run stands on: a PostgreSQL 15 cluster with default settings (fsync and synchronous
 // commit on, data on disk) and the schema migrated by the real binary, and an HTTP sink on 127.0.0.1 that
-// records every request's arrival time (testkit::HttpServer: its own thread, far from being the bottleneck).
+// records every request's arrival time and message id (bench::Sink: its own thread, as cheap as it gets).
 class Env {
  public:
   explicit Env(const Options& options);
 
   testkit::PgCluster pg;
-  testkit::HttpServer sink;
+  Sink sink;
 
   std::unique_ptr<testkit::Process> start_relay(const std::vector<std::string>& extra = {}) const;
   void exec(const std::string& sql) const { pg.exec(sql); }

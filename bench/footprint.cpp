@@ -20,10 +20,10 @@ Footprint measure_once(const Options& options) {
   constexpr int kInFlight = 1000;
   Env env(options);
   // A slow sink: every answer takes 3 s, so all 1,000 requests are in flight at once.
-  env.sink.set_handler([](const testkit::RecordedRequest&) { return testkit::Reply::delayed(3s); });
+  env.sink.answer_after(3s);
   auto relay = env.start_relay({"--concurrency", std::to_string(kInFlight), "--batch-size", "1000"});
   env.preload(kInFlight);
-  if (!wait_for([&] { return env.sink.request_count() >= kInFlight; }, 60s))
+  if (!env.sink.wait_for_count(kInFlight, 60s))
     throw std::runtime_error("the relay did not reach 1,000 requests in flight:\n" + relay->err());
   Footprint f;
   f.resident_mib = static_cast<double>(resident_kib(relay->pid())) / 1024.0;

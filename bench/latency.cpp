@@ -77,7 +77,7 @@ class Writer {
 
 // Commit-return to arrival, in milliseconds, for every message the sink saw. With --samples, each one is
 // also appended there as "<run> <ms since the run's first commit> <latency ms>", in arrival order.
-std::vector<double> latencies(const Options& options, const std::string& run, const testkit::HttpServer& sink,
+std::vector<double> latencies(const Options& options, const std::string& run, const Sink& sink,
                               const std::unordered_map<std::string, Clock::time_point>& committed) {
   std::vector<double> out;
   out.reserve(committed.size());
@@ -86,10 +86,10 @@ std::vector<double> latencies(const Options& options, const std::string& run, co
     first = std::min(first, at);
   std::ofstream samples;
   if (!options.samples_path.empty()) samples.open(options.samples_path, std::ios::app);
-  for (const auto& r : sink.requests()) {
-    auto it = committed.find(r.header("webhook-id"));
+  for (const auto& arrival : sink.arrivals()) {
+    auto it = committed.find(arrival.message_id);
     if (it == committed.end()) continue;
-    out.push_back(milliseconds(r.arrived - it->second));
+    out.push_back(milliseconds(arrival.at - it->second));
     if (samples.is_open())
       samples << run << ' ' << milliseconds(it->second - first) << ' ' << out.back() << '\n';
   }
@@ -112,7 +112,7 @@ RelayRun through_relay(const Options& options, int rep, int count, double per_se
     throw std::runtime_error("the relay did not start listening:\n" + relay->err());
   Writer writer(env.pg.url());
   const auto committed = writer.run(count, per_second, nullptr);
-  if (!wait_for([&] { return env.sink.request_count() >= static_cast<std::size_t>(count); }, 60s))
+  if (!env.sink.wait_for_count(static_cast<std::size_t>(count), 60s))
     throw std::runtime_error("not every message arrived:\n" + relay->err());
   relay->signal(SIGTERM);
   relay->wait(60s);
