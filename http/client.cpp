@@ -23,6 +23,8 @@ using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
 
 }  // namespace
 
+using detail::ParsedUrls;
+using detail::SharedUrl;
 using detail::Transfer;
 
 // Transfers live in `transfers_` for the client's whole life and move between four lists:
@@ -92,6 +94,7 @@ struct Client::Impl {
   std::unordered_set<curl_socket_t> connection_sockets_;
 
   std::vector<std::unique_ptr<Transfer>> transfers_;
+  ParsedUrls urls_;
   std::vector<Transfer*> idle_;
   std::vector<Transfer*> active_;
   std::vector<Transfer*> deferred_;
@@ -148,7 +151,8 @@ Client::Impl::~Impl() {
 void Client::Impl::send(Request&& request, std::uint64_t tag) {
   Transfer* transfer = acquire();
   ++in_flight_;
-  if (CURLcode rc = transfer->prepare(std::move(request), tag); rc != CURLE_OK) {
+  SharedUrl url = urls_.find_or_parse(request.url);
+  if (CURLcode rc = transfer->prepare(std::move(request), tag, std::move(url)); rc != CURLE_OK) {
     transfer->fail(rc, "request refused before sending");
     defer(transfer);
     return;

@@ -88,7 +88,7 @@ CURLcode Transfer::set_fixed_options() {
   return rc;
 }
 
-CURLcode Transfer::prepare(Request&& request, std::uint64_t tag) {
+CURLcode Transfer::prepare(Request&& request, std::uint64_t tag, SharedUrl url) {
   tag_ = tag;
   started_ = std::chrono::steady_clock::now();
   if (!easy_ && !open_handle()) return CURLE_FAILED_INIT;
@@ -97,7 +97,7 @@ CURLcode Transfer::prepare(Request&& request, std::uint64_t tag) {
   CURL* e = easy_.get();
   if (CURLcode rc = set_headers(request.headers); rc != CURLE_OK) return rc;
   if (CURLcode rc = set_method(request.method); rc != CURLE_OK) return rc;
-  if (CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, request.url.c_str()); rc != CURLE_OK) return rc;
+  if (CURLcode rc = set_url(request.url, std::move(url)); rc != CURLE_OK) return rc;
   // Waiting for a connection still being set up pays off only where TLS (ALPN) may bring HTTP/2. Over
   // plain http libcurl learns the protocol from the first response, so every other request would wait for
   // it: behind a hanging first request, all of them.
@@ -124,6 +124,13 @@ CURLcode Transfer::set_headers(const std::vector<std::string>& lines) {
   list.reset(grown);
   headers_ = std::move(list);
   return curl_easy_setopt(easy_.get(), CURLOPT_HTTPHEADER, headers_.get());
+}
+
+// CURLOPT_CURLU wins over CURLOPT_URL, so it is cleared whenever the string has to be used.
+CURLcode Transfer::set_url(const std::string& text, SharedUrl parsed) {
+  url_ = std::move(parsed);
+  if (CURLcode rc = curl_easy_setopt(easy_.get(), CURLOPT_CURLU, url_.get()); rc != CURLE_OK) return rc;
+  return curl_easy_setopt(easy_.get(), CURLOPT_URL, url_ ? nullptr : text.c_str());
 }
 
 // Every branch sets all the method-related options, because the handle keeps those of its last request.
@@ -184,6 +191,8 @@ void Transfer::recycle() {
   // The body is the caller's buffer; holding it in an idle pooled transfer would only waste memory.
   body_ = std::string();
   headers_.reset();
+  if (easy_) curl_easy_setopt(easy_.get(), CURLOPT_CURLU, nullptr);  // it must not point at a freed URL
+  url_.reset();
   response_.status = 0;
   response_.transport_error = 0;
   response_.error.clear();

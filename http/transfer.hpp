@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "http/parsed_urls.hpp"
 #include "http/request.hpp"
 
 namespace http::detail {
@@ -47,8 +48,9 @@ class Transfer {
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
 
-  // Loads the request into the handle. On failure the returned code says which option was refused.
-  [[nodiscard]] CURLcode prepare(Request&& request, std::uint64_t tag);
+  // Loads the request into the handle; `url` is request.url parsed (null: libcurl parses the string). On
+  // failure the returned code says which option was refused.
+  [[nodiscard]] CURLcode prepare(Request&& request, std::uint64_t tag, SharedUrl url);
   // Fills the response from a transfer that libcurl reports done with `result`.
   void finish(CURLcode result);
   // Marks the request failed below HTTP; `detail` is appended to curl's text for `code` when non-empty.
@@ -70,6 +72,7 @@ class Transfer {
   [[nodiscard]] CURLcode set_fixed_options();
   [[nodiscard]] CURLcode set_headers(const std::vector<std::string>& lines);
   [[nodiscard]] CURLcode set_method(const std::string& method);
+  [[nodiscard]] CURLcode set_url(const std::string& text, SharedUrl parsed);
   void on_header_line(std::string_view line);
   void on_body_bytes(std::string_view bytes);
 
@@ -79,6 +82,7 @@ class Transfer {
   TransferSettings settings_;
   EasyPtr easy_;
   SlistPtr headers_;
+  SharedUrl url_;     // CURLOPT_CURLU points here while the request runs
   std::string body_;  // CURLOPT_POSTFIELDS points here: libcurl does not copy it
   std::uint64_t tag_ = 0;
   std::chrono::steady_clock::time_point started_{};

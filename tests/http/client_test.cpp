@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/parsed_urls.hpp"
 #include "http/retry_after.hpp"
 #include "tests/http/client_harness.hpp"
 #include "tests/support/http_server.hpp"
@@ -482,5 +483,34 @@ TEST_CASE("client: the descriptors of closed connections and of name lookups are
   REQUIRE(h.run_until_completed(kRequests + 1, 30s));
   CHECK(h.completed.back().response.transport_error == CURLE_COULDNT_RESOLVE_HOST);
   CHECK(fresh_sockets_can_be_watched(h.loop.get()));
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: requests to more distinct URLs than the parsed-URL cache holds each reach their own",
+          "[client]") {
+  HttpServer server;
+  ClientHarness h;
+  // Two waves over the cache's capacity: the second sends every URL again, so that hits, misses and the
+  // cache being emptied with transfers in flight all happen.
+  const std::uint64_t distinct = http::detail::ParsedUrls::kCapacity + 44;
+  std::uint64_t tag = 0;
+  for (int wave = 0; wave < 2; ++wave) {
+    for (std::uint64_t n = 0; n < distinct; ++n, ++tag) {
+      const std::string target = "/target/" + std::to_string(n) + "?n=" + std::to_string(n);
+      h.send(request_to(server.url(target), std::to_string(tag)), tag);
+    }
+    REQUIRE(h.run_until_completed(tag, 30s));
+  }
+  for (const auto& c : h.completed)
+    CHECK(c.response.status == 200);
+  std::map<std::string, int> seen;
+  for (const auto& r : server.requests()) {
+    const std::string n = std::to_string(std::stoull(r.body) % distinct);
+    CHECK(r.path == "/target/" + n + "?n=" + n);
+    ++seen[r.path];
+  }
+  CHECK(seen.size() == distinct);
+  for (const auto& [path, count] : seen)
+    CHECK(count == 2);
   REQUIRE(h.finish() == 0);
 }
