@@ -95,7 +95,7 @@ CURLcode Transfer::prepare(Request&& request, std::uint64_t tag, SharedUrl url) 
   body_ = std::move(request.body);
   error_detail_[0] = '\0';
   CURL* e = easy_.get();
-  if (CURLcode rc = set_headers(request.headers); rc != CURLE_OK) return rc;
+  if (CURLcode rc = set_headers(std::move(request.headers)); rc != CURLE_OK) return rc;
   if (CURLcode rc = set_method(request.method); rc != CURLE_OK) return rc;
   if (CURLcode rc = set_url(request.url, std::move(url)); rc != CURLE_OK) return rc;
   // Waiting for a connection still being set up pays off only where TLS (ALPN) may bring HTTP/2. Over
@@ -109,21 +109,13 @@ CURLcode Transfer::prepare(Request&& request, std::uint64_t tag, SharedUrl url) 
   return curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
 }
 
-CURLcode Transfer::set_headers(const std::vector<std::string>& lines) {
-  SlistPtr list;
-  for (const std::string& line : lines) {
-    curl_slist* grown = curl_slist_append(list.get(), line.c_str());
-    if (grown == nullptr) return CURLE_OUT_OF_MEMORY;
-    list.release();
-    list.reset(grown);
-  }
-  // An empty "Expect:" stops libcurl from waiting a round trip for "100 Continue" before large bodies.
-  curl_slist* grown = curl_slist_append(list.get(), "Expect:");
-  if (grown == nullptr) return CURLE_OUT_OF_MEMORY;
-  list.release();
-  list.reset(grown);
-  headers_ = std::move(list);
-  return curl_easy_setopt(easy_.get(), CURLOPT_HTTPHEADER, headers_.get());
+CURLcode Transfer::set_headers(std::vector<std::string>&& lines) {
+  header_lines_ = std::move(lines);
+  header_nodes_.resize(header_lines_.size() + 1);
+  for (std::size_t i = 0; i < header_lines_.size(); ++i)
+    header_nodes_[i] = curl_slist{header_lines_[i].data(), &header_nodes_[i + 1]};
+  header_nodes_.back() = curl_slist{no_expect_.data(), nullptr};
+  return curl_easy_setopt(easy_.get(), CURLOPT_HTTPHEADER, header_nodes_.data());
 }
 
 // CURLOPT_CURLU wins over CURLOPT_URL, so it is cleared whenever the string has to be used.
@@ -190,8 +182,12 @@ void Transfer::abort() {
 void Transfer::recycle() {
   // The body is the caller's buffer; holding it in an idle pooled transfer would only waste memory.
   body_ = std::string();
-  headers_.reset();
-  if (easy_) curl_easy_setopt(easy_.get(), CURLOPT_CURLU, nullptr);  // it must not point at a freed URL
+  if (easy_) {
+    // The handle must not point at what is freed here.
+    curl_easy_setopt(easy_.get(), CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(easy_.get(), CURLOPT_CURLU, nullptr);
+  }
+  header_lines_.clear();
   url_.reset();
   response_.status = 0;
   response_.transport_error = 0;

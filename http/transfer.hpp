@@ -22,11 +22,6 @@ struct EasyDeleter {
 };
 using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
 
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
-
 struct TransferSettings {
   bool http2 = true;
   bool verify_tls = true;
@@ -70,7 +65,7 @@ class Transfer {
  private:
   bool open_handle();
   [[nodiscard]] CURLcode set_fixed_options();
-  [[nodiscard]] CURLcode set_headers(const std::vector<std::string>& lines);
+  [[nodiscard]] CURLcode set_headers(std::vector<std::string>&& lines);
   [[nodiscard]] CURLcode set_method(const std::string& method);
   [[nodiscard]] CURLcode set_url(const std::string& text, SharedUrl parsed);
   void on_header_line(std::string_view line);
@@ -81,7 +76,13 @@ class Transfer {
 
   TransferSettings settings_;
   EasyPtr easy_;
-  SlistPtr headers_;
+  // CURLOPT_HTTPHEADER: a list libcurl only reads, so its nodes are ours and point into the request's own
+  // lines, which the transfer keeps; nothing is copied or allocated per line (curl_slist_append would
+  // allocate twice for each).
+  std::vector<std::string> header_lines_;
+  std::vector<curl_slist> header_nodes_;
+  // An empty "Expect:" stops libcurl from waiting a round trip for "100 Continue" before large bodies.
+  std::string no_expect_ = "Expect:";
   SharedUrl url_;     // CURLOPT_CURLU points here while the request runs
   std::string body_;  // CURLOPT_POSTFIELDS points here: libcurl does not copy it
   std::uint64_t tag_ = 0;

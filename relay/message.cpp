@@ -80,9 +80,15 @@ std::string build_request(const Message& message, const DeliverySettings& settin
       {"X-Outbox-Topic", message.topic},
       {"X-Outbox-Attempt", std::to_string(message.attempts)},
   }};
+  // Sized up front: one allocation per line and one for the list (this runs for every message).
+  request.headers.reserve(
+      defaults.size() +
+      static_cast<std::size_t>(std::count(message.headers.begin(), message.headers.end(), '\n')) + 1);
   for (const auto& [name, value] : defaults) {
     if (value.empty() || row_sets_header(message.headers, name)) continue;
-    request.headers.push_back(std::string(name) + ": " + value);
+    std::string& line = request.headers.emplace_back();
+    line.reserve(name.size() + 2 + value.size());
+    line.append(name).append(": ").append(value);
   }
   add_row_headers(message.headers, request.headers);
   return {};
