@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -15,6 +16,15 @@
 
 namespace http {
 namespace {
+
+// The variables libcurl reads for a proxy (it tries the upper-case spelling of each except http_proxy; both
+// are checked here, so that nothing libcurl would have used is missed).
+bool environment_names_a_proxy() {
+  for (const char* name :
+       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') return true;
+  return false;
+}
 
 struct MultiDeleter {
   void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
@@ -95,6 +105,7 @@ struct Client::Impl {
 
   std::vector<std::unique_ptr<Transfer>> transfers_;
   ParsedUrls urls_;
+  const bool proxy_in_environment_ = environment_names_a_proxy();
   std::vector<Transfer*> idle_;
   std::vector<Transfer*> active_;
   std::vector<Transfer*> deferred_;
@@ -377,9 +388,13 @@ Transfer* Client::Impl::acquire() {
     idle_.pop_back();
     return transfer;
   }
-  const detail::TransferSettings settings{
-      options_.http2,    options_.verify_tls,    options_.body_excerpt_bytes,
-      &Impl::cb_sockopt, &Impl::cb_close_socket, this};
+  const detail::TransferSettings settings{.http2 = options_.http2,
+                                          .verify_tls = options_.verify_tls,
+                                          .body_excerpt_bytes = options_.body_excerpt_bytes,
+                                          .proxy_in_environment = proxy_in_environment_,
+                                          .socket_opened = &Impl::cb_sockopt,
+                                          .close_socket = &Impl::cb_close_socket,
+                                          .socket_hooks_data = this};
   transfers_.push_back(std::make_unique<Transfer>(settings));
   return transfers_.back().get();
 }

@@ -80,6 +80,7 @@ CURLcode Transfer::set_fixed_options() {
     set(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, settings_.close_socket));
     set(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, settings_.socket_hooks_data));
   }
+  if (!settings_.proxy_in_environment) set(curl_easy_setopt(e, CURLOPT_PROXY, ""));
   if (settings_.http2) {
     set(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)));
   } else {

@@ -26,6 +26,9 @@ struct TransferSettings {
   bool http2 = true;
   bool verify_tls = true;
   std::size_t body_excerpt_bytes = 256;
+  // Whether the environment names a proxy. Without one, libcurl is told so once (an empty CURLOPT_PROXY)
+  // instead of reading the proxy variables for every request; with one, libcurl applies them as always.
+  bool proxy_in_environment = true;
   // The client's hooks on the sockets of the connections this handle opens: told of each new one
   // (CURLOPT_SOCKOPTFUNCTION), and closing each (CURLOPT_CLOSESOCKETFUNCTION), so that the client hears of
   // every socket before its descriptor number can be reused.

@@ -514,3 +514,35 @@ TEST_CASE("client: requests to more distinct URLs than the parsed-URL cache hold
     CHECK(count == 2);
   REQUIRE(h.finish() == 0);
 }
+
+TEST_CASE("client: a proxy named in the environment is used, as libcurl does by default", "[client]") {
+  const char* variable = GENERATE("http_proxy", "all_proxy", "ALL_PROXY");
+  HttpServer proxy;
+  HttpServer target;
+  // Read when the client is made; this test runs in a process of its own.
+  REQUIRE(setenv(variable, proxy.url().c_str(), 1) == 0);
+  ClientHarness h;
+  h.send(request_to(target.url("/through?x=1")), 1);
+  REQUIRE(h.run_until_completed(1));
+  unsetenv(variable);
+  CHECK(h.completed[0].response.status == 200);
+  // A proxy is asked for the absolute URL; the target itself hears nothing.
+  REQUIRE(proxy.request_count() == 1);
+  CHECK(proxy.requests()[0].path == target.url("/through?x=1"));
+  CHECK(target.request_count() == 0);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: without a proxy in the environment, requests go straight to the target", "[client]") {
+  for (const char* name :
+       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    unsetenv(name);
+  HttpServer target;
+  ClientHarness h;
+  h.send(request_to(target.url("/direct")), 1);
+  REQUIRE(h.run_until_completed(1));
+  CHECK(h.completed[0].response.status == 200);
+  REQUIRE(target.request_count() == 1);
+  CHECK(target.requests()[0].path == "/direct");
+  REQUIRE(h.finish() == 0);
+}
