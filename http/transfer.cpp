@@ -96,7 +96,7 @@ CURLcode Transfer::prepare(Request&& request, std::uint64_t tag, SharedUrl url) 
   body_ = std::move(request.body);
   error_detail_[0] = '\0';
   CURL* e = easy_.get();
-  if (CURLcode rc = set_headers(std::move(request.headers)); rc != CURLE_OK) return rc;
+  if (CURLcode rc = set_headers(request.headers); rc != CURLE_OK) return rc;
   if (CURLcode rc = set_method(request.method); rc != CURLE_OK) return rc;
   if (CURLcode rc = set_url(request.url, std::move(url)); rc != CURLE_OK) return rc;
   // Waiting for a connection still being set up pays off only where TLS (ALPN) may bring HTTP/2. Over
@@ -110,11 +110,17 @@ CURLcode Transfer::prepare(Request&& request, std::uint64_t tag, SharedUrl url) 
   return curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
 }
 
-CURLcode Transfer::set_headers(std::vector<std::string>&& lines) {
-  header_lines_ = std::move(lines);
-  header_nodes_.resize(header_lines_.size() + 1);
-  for (std::size_t i = 0; i < header_lines_.size(); ++i)
-    header_nodes_[i] = curl_slist{header_lines_[i].data(), &header_nodes_[i + 1]};
+CURLcode Transfer::set_headers(const std::vector<std::string>& lines) {
+  header_text_.clear();
+  for (const std::string& line : lines)
+    header_text_.append(line).push_back('\0');
+  // Pointed into only now that the buffer has stopped growing.
+  header_nodes_.resize(lines.size() + 1);
+  char* line = header_text_.data();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    header_nodes_[i] = curl_slist{line, &header_nodes_[i + 1]};
+    line += lines[i].size() + 1;
+  }
   header_nodes_.back() = curl_slist{no_expect_.data(), nullptr};
   return curl_easy_setopt(easy_.get(), CURLOPT_HTTPHEADER, header_nodes_.data());
 }
@@ -188,7 +194,6 @@ void Transfer::recycle() {
     curl_easy_setopt(easy_.get(), CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(easy_.get(), CURLOPT_CURLU, nullptr);
   }
-  header_lines_.clear();
   url_.reset();
   response_.status = 0;
   response_.transport_error = 0;
