@@ -106,6 +106,30 @@ TEST_CASE("client: only the first body_excerpt_bytes of a response body are kept
   REQUIRE(h.finish() == 0);
 }
 
+TEST_CASE("client: a response many times the receive buffer arrives whole, headers across reads",
+          "[client]") {
+  HttpServer server([](const RecordedRequest&) {
+    // Headers of several KiB before the one the client keeps, then a body of 200 KiB.
+    Reply reply = Reply::with_status(503, {{"X-Padding-1", std::string(3'000, 'p')},
+                                           {"X-Padding-2", std::string(3'000, 'q')},
+                                           {"Retry-After", "7"}});
+    reply.body = std::string(200'000, 'b');
+    reply.body.replace(0, 5, "first");
+    return reply;
+  });
+  ClientHarness h;
+  for (std::uint64_t tag = 1; tag <= 3; ++tag)
+    h.send(request_to(server.url()), tag);
+  REQUIRE(h.run_until_completed(3));
+  for (const auto& c : h.completed) {
+    CHECK(c.response.status == 503);
+    CHECK(c.response.transport_error == 0);
+    CHECK(c.response.retry_after == "7");
+    CHECK(c.response.body_excerpt == "first" + std::string(251, 'b'));
+  }
+  REQUIRE(h.finish() == 0);
+}
+
 TEST_CASE("client: 500 and 404 statuses are reported as statuses", "[client]") {
   HttpServer server(by_path);
   ClientHarness h;
