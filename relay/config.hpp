@@ -48,7 +48,7 @@ struct Config {
   std::string channel = "outbox";
 
   int batch_size = 100;  // rows claimed per statement at most
-  int concurrency = 64;  // HTTP requests in flight at most
+  int concurrency = 128;  // HTTP requests in flight at most
   std::chrono::milliseconds lease{60'000};
   std::chrono::milliseconds http_timeout{10'000};
   std::chrono::milliseconds connect_timeout{5'000};
