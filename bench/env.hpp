@@ -17,6 +17,7 @@ namespace bench {
 struct Options {
   bool quick = false;  // a smoke run: tiny counts, one repetition (CI keeps the program working with it)
   int repetitions = 3;
+  int backlog = 0;  // messages the throughput scenario drains; 0: 100,000 (2,000 with quick)
   std::string json_path = "bench-results.json";
   std::vector<std::string> only;        // scenario names to run; empty: all
   std::vector<std::string> relay_args;  // extra flags for every relay the benchmark starts

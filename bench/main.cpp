@@ -1,6 +1,6 @@
 // outbox-bench: the benchmark suite of issue 3. One command; prints a table and writes JSON.
 //   outbox-bench [--quick] [--repetitions N] [--json FILE] [--only NAME]... [--relay-arg FLAG]...
-//                [--relay-bin PATH] [--samples FILE]
+//                [--relay-bin PATH] [--samples FILE] [--backlog N]
 // NAME: throughput, latency, writers, footprint. See bench/README.md.
 #include <algorithm>
 #include <cstring>
@@ -16,7 +16,7 @@ namespace {
 void usage() {
   std::cerr << "usage: outbox-bench [--quick] [--repetitions N] [--json FILE] [--only "
                "throughput|latency|writers|footprint]... [--relay-arg FLAG]... [--relay-bin PATH]\n"
-               "                    [--samples FILE]\n";
+               "                    [--samples FILE] [--backlog N]\n";
 }
 
 bool wanted(const bench::Options& o, const std::string& name) {
@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
       options.relay_bin = argv[++i];
     } else if (arg == "--samples" && has_value) {
       options.samples_path = argv[++i];
+    } else if (arg == "--backlog" && has_value) {
+      options.backlog = std::max(1, std::atoi(argv[++i]));
     } else {
       usage();
       return 2;

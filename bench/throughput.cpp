@@ -48,7 +48,7 @@ Drain drain_backlog(const Options& options, int messages) {
 }  // namespace
 
 void measure_throughput(const Options& options, Report& report) {
-  const int messages = options.quick ? 2'000 : 100'000;
+  const int messages = options.backlog > 0 ? options.backlog : options.quick ? 2'000 : 100'000;
   Figure rate{"throughput: backlog drained", "msg/s", {}};
   Figure relay_cpu{"throughput: relay CPU per 1,000 messages", "ms", {}};
   Figure db_cpu{"throughput: database CPU per 1,000 messages", "ms", {}};

@@ -47,7 +47,7 @@ struct Config {
   std::string method = "POST";
   std::string channel = "outbox";
 
-  int batch_size = 100;  // rows claimed per statement at most
+  int batch_size = 100;   // rows claimed per statement at most
   int concurrency = 128;  // HTTP requests in flight at most
   std::chrono::milliseconds lease{60'000};
   std::chrono::milliseconds http_timeout{10'000};
