@@ -26,6 +26,8 @@ constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r
 constexpr std::string_view kRefusal =
     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 constexpr std::size_t kLargestHead = 64 * 1024;
+// Far above any benchmark payload; a larger Content-Length is refused rather than buffered.
+constexpr std::size_t kLargestBody = 64 * 1024 * 1024;
 constexpr std::size_t kReadBuffer = 64 * 1024;
 
 bool same_name(std::string_view a, std::string_view b) {
@@ -61,7 +63,7 @@ ScannedRequest scan_request(std::string_view bytes) {
     const std::string_view value = trimmed(line.substr(colon + 1));
     if (same_name(name, "content-length")) {
       const auto [rest, error] = std::from_chars(value.data(), value.data() + value.size(), body);
-      if (error != std::errc() || rest != value.data() + value.size()) {
+      if (error != std::errc() || rest != value.data() + value.size() || body > kLargestBody) {
         out.malformed = true;
         return out;
       }
@@ -174,10 +176,7 @@ class Sink::Impl::Connection {
     if (awaited_count_reached) sink_.reached.notify_all();
     used_ -= taken;
     if (used_ > 0 && taken > 0) std::memmove(buffer_.data(), buffer_.data() + taken, used_);
-    if (refused) {
-      uv_read_stop(stream());
-      close_after_flush_ = true;
-    }
+    if (refused) uv_read_stop(stream());
     answer(answers, now, refused);
   }
 
@@ -195,7 +194,11 @@ class Sink::Impl::Connection {
   void queue_answers(std::size_t answers, bool refused) {
     for (std::size_t i = 0; i < answers; ++i)
       pending_.append(kAnswer);
-    if (refused) pending_.append(kRefusal);
+    if (refused) {
+      // Closed once the refusal is out, not before the answers held ahead of it.
+      pending_.append(kRefusal);
+      close_after_flush_ = true;
+    }
     flush();
   }
 

@@ -49,7 +49,7 @@ class Sink {
 
 // Where the HTTP/1.1 request at the start of `bytes` ends, and its webhook-id. `complete` is false while
 // more bytes are needed; `malformed` when they will never make a request this sink takes (a chunked body,
-// a Content-Length that is not a number, a header section over 64 KiB).
+// a Content-Length that is not a number or over 64 MiB, a header section over 64 KiB).
 struct ScannedRequest {
   bool complete = false;
   bool malformed = false;

@@ -26,8 +26,9 @@ struct TransferSettings {
   bool http2 = true;
   bool verify_tls = true;
   std::size_t body_excerpt_bytes = 256;
-  // Whether the environment names a proxy. Without one, libcurl is told so once (an empty CURLOPT_PROXY)
-  // instead of reading the proxy variables for every request; with one, libcurl applies them as always.
+  // Whether the environment names a proxy when the client is made. Without one, libcurl is told so once
+  // (an empty CURLOPT_PROXY) instead of reading the proxy variables for every request; with one, libcurl
+  // applies them as always.
   bool proxy_in_environment = true;
   // The client's hooks on the sockets of the connections this handle opens: told of each new one
   // (CURLOPT_SOCKOPTFUNCTION), and closing each (CURLOPT_CLOSESOCKETFUNCTION), so that the client hears of
@@ -80,8 +81,8 @@ class Transfer {
   TransferSettings settings_;
   EasyPtr easy_;
   // CURLOPT_HTTPHEADER: a list libcurl only reads, so its nodes are ours and point into one buffer that
-  // holds every line, each ending in '\0'. Both keep their capacity from one request to the next: no
-  // allocation per line (curl_slist_append would make two), and one buffer instead of a string each.
+  // holds every line, each ending in '\0'. Both keep their capacity from one request to the next (up to a
+  // few KiB): no allocation per line (curl_slist_append would make two), and one buffer, not a string each.
   std::string header_text_;
   std::vector<curl_slist> header_nodes_;
   // An empty "Expect:" stops libcurl from waiting a round trip for "100 Continue" before large bodies.

@@ -1,7 +1,10 @@
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -539,16 +542,46 @@ TEST_CASE("client: requests to more distinct URLs than the parsed-URL cache hold
   REQUIRE(h.finish() == 0);
 }
 
+namespace {
+
+// Clears every variable libcurl reads for a proxy and puts them back at the end of the scope, so that a
+// proxy test depends neither on the machine it runs on nor on a test before it.
+class ProxyEnvironment {
+ public:
+  ProxyEnvironment() {
+    for (const char* name : kNames) {
+      if (const char* value = std::getenv(name)) saved_.emplace_back(name, value);
+      unsetenv(name);
+    }
+  }
+  ~ProxyEnvironment() {
+    for (const char* name : kNames)
+      unsetenv(name);
+    for (const auto& [name, value] : saved_)
+      setenv(name.c_str(), value.c_str(), 1);
+  }
+  ProxyEnvironment(const ProxyEnvironment&) = delete;
+  ProxyEnvironment& operator=(const ProxyEnvironment&) = delete;
+
+  void set(const char* name, const std::string& value) { REQUIRE(setenv(name, value.c_str(), 1) == 0); }
+
+ private:
+  static constexpr const char* kNames[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                           "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+}  // namespace
+
 TEST_CASE("client: a proxy named in the environment is used, as libcurl does by default", "[client]") {
   const char* variable = GENERATE("http_proxy", "all_proxy", "ALL_PROXY");
   HttpServer proxy;
   HttpServer target;
-  // Read when the client is made; this test runs in a process of its own.
-  REQUIRE(setenv(variable, proxy.url().c_str(), 1) == 0);
+  ProxyEnvironment environment;
+  environment.set(variable, proxy.url());
   ClientHarness h;
   h.send(request_to(target.url("/through?x=1")), 1);
   REQUIRE(h.run_until_completed(1));
-  unsetenv(variable);
   CHECK(h.completed[0].response.status == 200);
   // A proxy is asked for the absolute URL; the target itself hears nothing.
   REQUIRE(proxy.request_count() == 1);
@@ -557,16 +590,17 @@ TEST_CASE("client: a proxy named in the environment is used, as libcurl does by 
   REQUIRE(h.finish() == 0);
 }
 
-TEST_CASE("client: without a proxy in the environment, requests go straight to the target", "[client]") {
-  for (const char* name :
-       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
-    unsetenv(name);
+TEST_CASE("client: the environment's proxy settings are read once, when the client is made", "[client]") {
+  HttpServer proxy;
   HttpServer target;
-  ClientHarness h;
+  ProxyEnvironment environment;
+  ClientHarness h;  // made with no proxy in the environment
+  environment.set("http_proxy", proxy.url());
   h.send(request_to(target.url("/direct")), 1);
   REQUIRE(h.run_until_completed(1));
   CHECK(h.completed[0].response.status == 200);
   REQUIRE(target.request_count() == 1);
   CHECK(target.requests()[0].path == "/direct");
+  CHECK(proxy.request_count() == 0);
   REQUIRE(h.finish() == 0);
 }
