@@ -8,14 +8,7 @@
 namespace http::detail {
 namespace {
 
-// libcurl's smallest receive buffer instead of its 16 KiB default: the answer to a delivery is a status and
-// a few headers, a larger one only takes more reads, and a relay keeps a handle per request in flight
-// (3.2 MiB less resident memory with 1,000 in flight, measured with outbox-bench). Not where HTTP/2 may
-// multiplex: libcurl 7.88 copies each stream's data into its handle's buffer and pauses the whole
-// connection while a stream's data does not fit, a path that carries every stream sharing it.
-constexpr long kReceiveBufferBytes = 1024;
-constexpr long kMultiplexedReceiveBufferBytes = CURL_MAX_WRITE_SIZE;
-// What libcurl keeps of a request's header lines between requests, at most.
+// How much header space a pooled transfer keeps from one request to the next, at most.
 constexpr std::size_t kKeptHeaderBytes = 4096;
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
@@ -117,12 +110,8 @@ CURLcode Transfer::prepare(Request&& request, std::uint64_t tag, SharedUrl url) 
   // Waiting for a connection still being set up pays off only where TLS (ALPN) may bring HTTP/2. Over
   // plain http libcurl learns the protocol from the first response, so every other request would wait for
   // it: behind a hanging first request, all of them.
-  const bool may_multiplex = settings_.http2 && starts_with_ignoring_case(request.url, "https:");
-  if (CURLcode rc = curl_easy_setopt(e, CURLOPT_PIPEWAIT, may_multiplex ? 1L : 0L); rc != CURLE_OK) return rc;
-  // libcurl reallocates the buffer only when the size changes, so a handle that keeps one kind of target
-  // keeps its buffer.
-  const long buffer = may_multiplex ? kMultiplexedReceiveBufferBytes : kReceiveBufferBytes;
-  if (CURLcode rc = curl_easy_setopt(e, CURLOPT_BUFFERSIZE, buffer); rc != CURLE_OK) return rc;
+  const long pipewait = settings_.http2 && starts_with_ignoring_case(request.url, "https:") ? 1L : 0L;
+  if (CURLcode rc = curl_easy_setopt(e, CURLOPT_PIPEWAIT, pipewait); rc != CURLE_OK) return rc;
   const long connect_ms = std::max<long>(0, static_cast<long>(request.connect_timeout.count()));
   const long total_ms = std::max<long>(0, static_cast<long>(request.total_timeout.count()));
   if (CURLcode rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms); rc != CURLE_OK) return rc;
