@@ -34,23 +34,42 @@ SharedFlag* find_shared(std::vector<FlagGroup>& groups, const std::string& flag_
   return nullptr;
 }
 
-// Every flag of every command, grouped under its heading, in the order the commands declare them.
+void add_flag(std::vector<FlagGroup>& groups, const CLI::Option* option, const std::string& command) {
+  if (SharedFlag* known = find_shared(groups, option->get_name())) {
+    known->commands += ", " + command;
+    return;
+  }
+  auto group = std::find_if(groups.begin(), groups.end(),
+                            [&](const FlagGroup& g) { return g.name == option->get_group(); });
+  if (group == groups.end()) group = groups.insert(groups.end(), FlagGroup{option->get_group(), {}});
+  group->flags.push_back({option, command});
+}
+
+// Every flag of every command, grouped under its heading, in the order the commands declare them. The
+// program's own --help and --version come first, with no commands named; every command repeats --version,
+// which is shown once.
 std::vector<FlagGroup> collect_flags(const CLI::App* app) {
   std::vector<FlagGroup> groups;
+  for (const CLI::Option* option : app->get_options())
+    add_flag(groups, option, "");
   for (const CLI::App* command : app->get_subcommands({})) {
     for (const CLI::Option* option : command->get_options()) {
-      if (option == command->get_help_ptr() || option == command->get_help_all_ptr()) continue;
-      if (SharedFlag* known = find_shared(groups, option->get_name())) {
-        known->commands += ", " + command->get_name();
+      if (option == command->get_help_ptr() || option == command->get_help_all_ptr() ||
+          option == command->get_version_ptr())
         continue;
-      }
-      auto group = std::find_if(groups.begin(), groups.end(),
-                                [&](const FlagGroup& g) { return g.name == option->get_group(); });
-      if (group == groups.end()) group = groups.insert(groups.end(), FlagGroup{option->get_group(), {}});
-      group->flags.push_back({option, command->get_name()});
+      add_flag(groups, option, command->get_name());
     }
   }
   return groups;
+}
+
+// The line under a flag's text: its variable and its default, when it has them.
+std::string option_facts(const CLI::Option* opt) {
+  std::string facts;
+  if (!opt->get_envname().empty()) facts += "Env: " + opt->get_envname();
+  if (!opt->get_default_str().empty())
+    facts += (facts.empty() ? "" : "  ") + ("Default: " + opt->get_default_str());
+  return facts;
 }
 
 }  // namespace
@@ -81,11 +100,8 @@ std::string HelpFormatter::make_option_opts(const CLI::Option* opt) const {
 }
 
 std::string HelpFormatter::make_option_desc(const CLI::Option* opt) const {
-  std::string where;
-  if (!opt->get_envname().empty()) where += "Env: " + opt->get_envname();
-  if (!opt->get_default_str().empty()) where += "  Default: " + opt->get_default_str();
-  if (where.empty()) return opt->get_description();
-  return opt->get_description() + "\n" + where;
+  const std::string facts = option_facts(opt);
+  return facts.empty() ? opt->get_description() : opt->get_description() + "\n" + facts;
 }
 
 std::string HelpFormatter::make_overview(const CLI::App* app, const std::string& name) const {
@@ -94,7 +110,6 @@ std::string HelpFormatter::make_overview(const CLI::App* app, const std::string&
   out << "\nCommands:\n";
   for (const CLI::App* command : app->get_subcommands({}))
     out << make_subcommand(command);
-  out << make_groups(app, CLI::AppFormatMode::Normal);
   out << make_all_flags(app);
   out << '\n' << make_footer(app);
   return out.str();
@@ -105,8 +120,11 @@ std::string HelpFormatter::make_all_flags(const CLI::App* app) const {
   for (const FlagGroup& group : collect_flags(app)) {
     out << "\n" << group.name << ":\n";
     for (const SharedFlag& flag : group.flags) {
+      std::string facts = option_facts(flag.option);
+      if (!flag.commands.empty()) facts += (facts.empty() ? "" : "  ") + ("Commands: " + flag.commands);
+      const std::string& text = flag.option->get_description();
       CLI::detail::format_help(out, make_option_name(flag.option, false) + make_option_opts(flag.option),
-                               make_option_desc(flag.option) + "  Commands: " + flag.commands, column_width_);
+                               facts.empty() ? text : text + "\n" + facts, column_width_);
     }
   }
   return out.str();

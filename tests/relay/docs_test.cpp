@@ -237,6 +237,30 @@ TEST_CASE("the top-level help shows every flag of every command with its variabl
   }
 }
 
+// Every command has its own --version, and --config shares the heading of --help and --version: the
+// overview once listed --version twice, under two "Options:" headings, the second one with its commands run
+// into its text.
+TEST_CASE("the top-level help names each flag once and each heading once", "[docs]") {
+  std::map<std::string, int> flag_lines, headings;
+  for (const std::string& line : lines_of(help_output({"--help"}))) {
+    bool short_and_long = line.size() > 6 && line.starts_with("  -") && line[4] == ',' && line[5] == '-';
+    if (line.starts_with("  --") || short_and_long) ++flag_lines[line.substr(0, line.find(' ', 2))];
+    if (!line.empty() && line.back() == ':' && !line.starts_with(" ")) ++headings[line];
+    if (line.find("Commands: ") != std::string::npos) {
+      INFO(line);
+      CHECK(line.starts_with("      Env: "));  // on the line of the variable, never after the text
+    }
+  }
+  CHECK(flag_lines.size() == relay::flag_specs().size() + 2);  // and --help, --version
+  for (const auto& [flag, count] : flag_lines) {
+    INFO(flag);
+    CHECK(count == 1);
+  }
+  for (const auto& [heading, count] : headings) {
+    INFO(heading);
+    CHECK(count == 1);
+  }
+}
 TEST_CASE("version flag prints the project version", "[docs]") {
   CHECK(help_output({"--version"}) == std::string("outbox-relay ") + relay::version + "\n");
 
