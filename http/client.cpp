@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include <array>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -38,7 +39,7 @@ using detail::SharedUrl;
 using detail::Transfer;
 
 // Transfers live in `transfers_` for the client's whole life and move between four lists:
-//   idle_      ready for the next send()
+//   idle_      ready for the next send(), one list per TransferKind
 //   active_    added to the multi handle, waiting for libcurl to finish them
 //   deferred_  failed inside send(); completed on the next loop turn, never inside send()
 //   finished_  done; their completions run next (collected first, so a completion may call send())
@@ -86,7 +87,7 @@ struct Client::Impl {
   bool run_completions();
   void complete_deferred();
 
-  Transfer* acquire();
+  Transfer* acquire(detail::TransferKind kind);
   void activate(Transfer* transfer);
   void deactivate(Transfer* transfer);
   void defer(Transfer* transfer);
@@ -106,7 +107,7 @@ struct Client::Impl {
   std::vector<std::unique_ptr<Transfer>> transfers_;
   ParsedUrls urls_;
   const bool proxy_in_environment_ = environment_names_a_proxy();
-  std::vector<Transfer*> idle_;
+  std::array<std::vector<Transfer*>, detail::kTransferKinds> idle_;
   std::vector<Transfer*> active_;
   std::vector<Transfer*> deferred_;
   std::vector<Transfer*> finished_;
@@ -160,7 +161,7 @@ Client::Impl::~Impl() {
 }
 
 void Client::Impl::send(Request&& request, std::uint64_t tag) {
-  Transfer* transfer = acquire();
+  Transfer* transfer = acquire(detail::transfer_kind(options_.http2, request.url));
   ++in_flight_;
   SharedUrl url = urls_.find_or_parse(request.url);
   if (CURLcode rc = transfer->prepare(std::move(request), tag, std::move(url)); rc != CURLE_OK) {
@@ -367,7 +368,7 @@ bool Client::Impl::run_completions() {
     on_complete_(transfer->tag(), std::move(transfer->response()));
     if (!alive) return false;
     transfer->recycle();
-    idle_.push_back(transfer);
+    idle_[static_cast<std::size_t>(transfer->kind())].push_back(transfer);
   }
   finished_.clear();
   alive_ = nullptr;
@@ -382,13 +383,15 @@ void Client::Impl::complete_deferred() {
   run_completions();
 }
 
-Transfer* Client::Impl::acquire() {
-  if (!idle_.empty()) {
-    Transfer* transfer = idle_.back();
-    idle_.pop_back();
+Transfer* Client::Impl::acquire(detail::TransferKind kind) {
+  auto& idle = idle_[static_cast<std::size_t>(kind)];
+  if (!idle.empty()) {
+    Transfer* transfer = idle.back();
+    idle.pop_back();
     return transfer;
   }
-  const detail::TransferSettings settings{.http2 = options_.http2,
+  const detail::TransferSettings settings{.kind = kind,
+                                          .http2 = options_.http2,
                                           .verify_tls = options_.verify_tls,
                                           .body_excerpt_bytes = options_.body_excerpt_bytes,
                                           .proxy_in_environment = proxy_in_environment_,

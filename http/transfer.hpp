@@ -22,7 +22,20 @@ struct EasyDeleter {
 };
 using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
 
+// The two kinds of pooled handle. A handle's receive buffer size is set once, when it is made: libcurl 7.88
+// refuses CURLOPT_BUFFERSIZE on a handle that kept its buffer from an earlier transfer (one whose host name
+// did not resolve, for one). So the client keeps a pool of handles per kind, and a request only ever takes a
+// handle of its own kind.
+//   plain        HTTP/1.1 (http:// URLs, or HTTP/2 turned off): libcurl's smallest receive buffer, 1 KiB.
+//   multiplexed  https:// with HTTP/2 on, which ALPN may bring: libcurl's default buffer (16 KiB), since
+//                libcurl 7.88 copies each HTTP/2 stream's data into its handle's buffer and pauses the
+//                whole connection, with every stream sharing it, while a stream's data does not fit.
+enum class TransferKind { plain, multiplexed };
+inline constexpr std::size_t kTransferKinds = 2;
+TransferKind transfer_kind(bool http2, std::string_view url);
+
 struct TransferSettings {
+  TransferKind kind = TransferKind::plain;
   bool http2 = true;
   bool verify_tls = true;
   std::size_t body_excerpt_bytes = 256;
@@ -59,6 +72,7 @@ class Transfer {
   void recycle();
 
   CURL* easy() const { return easy_.get(); }
+  TransferKind kind() const { return settings_.kind; }
   std::uint64_t tag() const { return tag_; }
   Response& response() { return response_; }
   static Transfer* from(CURL* easy);

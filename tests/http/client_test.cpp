@@ -14,6 +14,7 @@
 
 #include "http/parsed_urls.hpp"
 #include "http/retry_after.hpp"
+#include "http/transfer.hpp"
 #include "tests/http/client_harness.hpp"
 #include "tests/support/http_server.hpp"
 
@@ -184,6 +185,66 @@ TEST_CASE("client: a hanging server hits the total timeout", "[client]") {
   CHECK_THAT(response.error, Catch::Contains("Timeout"));
   CHECK(took >= 290ms);
   CHECK(took < 3s);
+  REQUIRE(h.finish() == 0);
+}
+
+TEST_CASE("client: a request's handle kind follows its URL: HTTP/2 may multiplex only over https",
+          "[client]") {
+  using http::detail::transfer_kind;
+  using http::detail::TransferKind;
+  CHECK(transfer_kind(true, "http://127.0.0.1:8080/hook") == TransferKind::plain);
+  CHECK(transfer_kind(true, "https://example.com/hook") == TransferKind::multiplexed);
+  CHECK(transfer_kind(true, "HTTPS://EXAMPLE.COM/hook") == TransferKind::multiplexed);
+  CHECK(transfer_kind(false, "https://example.com/hook") == TransferKind::plain);
+  CHECK(transfer_kind(true, "") == TransferKind::plain);
+  CHECK(transfer_kind(true, "ftp://example.com/") == TransferKind::plain);
+}
+
+// Each kind has its own pool, so a handle never changes kind: libcurl 7.88 refuses a new receive buffer size
+// on a handle that kept its buffer from a failed transfer (a name that did not resolve), which failed every
+// later request on that handle when the size was set per request. So the plain requests fail and succeed in
+// turn, on handles reused across rounds.
+TEST_CASE("client: http and https requests alternate on one client, reused handles of both kinds",
+          "[client]") {
+  HttpServer server([](const RecordedRequest&) {
+    Reply reply = Reply::with_status(200, {{"X-Padding", std::string(2'000, 'p')}});
+    reply.body = "ok" + std::string(3'000, 'b');
+    return reply;
+  });
+  std::string refused_http;
+  {
+    HttpServer gone;
+    refused_http = gone.url("/");
+  }
+  const std::string refused_https = "https" + refused_http.substr(4);
+  ClientHarness h;
+  std::uint64_t tag = 0;
+  for (int round = 1; round <= 3; ++round) {
+    INFO("round " << round);
+    for (int i = 0; i < 4; ++i) {
+      h.send(request_to("http://nonexistent.invalid/hook"), ++tag);
+      h.send(request_to(refused_http), ++tag);
+      h.send(request_to(refused_https), ++tag);
+      h.send(request_to(server.url("/hook")), ++tag);
+    }
+    REQUIRE(h.run_until_completed(tag));
+  }
+  std::size_t delivered = 0;
+  for (const auto& c : h.completed) {
+    INFO("tag " << c.tag << ": " << c.response.error);
+    if (c.tag % 4 == 1) {
+      CHECK(c.response.transport_error == CURLE_COULDNT_RESOLVE_HOST);
+    } else if (c.tag % 4 != 0) {
+      CHECK(c.response.transport_error == CURLE_COULDNT_CONNECT);
+    } else {
+      CHECK(c.response.transport_error == 0);
+      CHECK(c.response.status == 200);
+      CHECK(c.response.body_excerpt.starts_with("ok"));
+      ++delivered;
+    }
+  }
+  CHECK(delivered == 12);
+  CHECK(server.request_count() == 12);
   REQUIRE(h.finish() == 0);
 }
 
