@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include <array>
+#include <cassert>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -388,6 +389,7 @@ Transfer* Client::Impl::acquire(detail::TransferKind kind) {
   if (!idle.empty()) {
     Transfer* transfer = idle.back();
     idle.pop_back();
+    assert(transfer->kind() == kind);
     return transfer;
   }
   const detail::TransferSettings settings{.kind = kind,

@@ -83,7 +83,8 @@ CURLcode Transfer::set_fixed_options() {
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, settings_.verify_tls ? 1L : 0L));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, settings_.verify_tls ? 2L : 0L));
-  // Here only, before the handle's first transfer: libcurl refuses it afterwards (see TransferKind).
+  // Set here, before any transfer: libcurl 7.88 refuses it while the handle holds a buffer, which a failed
+  // name resolution leaves behind (see TransferKind).
   if (settings_.kind == TransferKind::plain)
     set(curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kPlainReceiveBufferBytes));
   if (settings_.socket_opened != nullptr) {

@@ -36,7 +36,7 @@ SharedFlag* find_shared(std::vector<FlagGroup>& groups, const std::string& flag_
 
 void add_flag(std::vector<FlagGroup>& groups, const CLI::Option* option, const std::string& command) {
   if (SharedFlag* known = find_shared(groups, option->get_name())) {
-    known->commands += ", " + command;
+    known->commands += (known->commands.empty() ? "" : ", ") + command;
     return;
   }
   auto group = std::find_if(groups.begin(), groups.end(),

@@ -27,6 +27,33 @@ using testkit::Reply;
 
 namespace {
 
+// Clears every variable libcurl reads for a proxy and puts them back at the end of the scope, so that a
+// proxy test depends neither on the machine it runs on nor on a test before it.
+class ProxyEnvironment {
+ public:
+  ProxyEnvironment() {
+    for (const char* name : kNames) {
+      if (const char* value = std::getenv(name)) saved_.emplace_back(name, value);
+      unsetenv(name);
+    }
+  }
+  ~ProxyEnvironment() {
+    for (const char* name : kNames)
+      unsetenv(name);
+    for (const auto& [name, value] : saved_)
+      setenv(name.c_str(), value.c_str(), 1);
+  }
+  ProxyEnvironment(const ProxyEnvironment&) = delete;
+  ProxyEnvironment& operator=(const ProxyEnvironment&) = delete;
+
+  void set(const char* name, const std::string& value) { REQUIRE(setenv(name, value.c_str(), 1) == 0); }
+
+ private:
+  static constexpr const char* kNames[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                           "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
 Reply by_path(const RecordedRequest& request) {
   if (request.path == "/missing") return Reply::with_status(404);
   if (request.path == "/broken") return Reply::with_status(500);
@@ -200,12 +227,47 @@ TEST_CASE("client: a request's handle kind follows its URL: HTTP/2 may multiplex
   CHECK(transfer_kind(true, "ftp://example.com/") == TransferKind::plain);
 }
 
+// What libcurl hands the write callback at once is at most its receive buffer: 1 KiB for a plain handle,
+// libcurl's default (16 KiB) for one that may carry HTTP/2 streams.
+TEST_CASE("client: a plain handle receives through a 1 KiB buffer, a multiplexed one through the default",
+          "[client]") {
+  ProxyEnvironment no_proxy;
+  HttpServer server([](const RecordedRequest&) {
+    Reply reply = Reply::with_status(200);
+    reply.body = std::string(64'000, 'b');
+    return reply;
+  });
+  const auto kind = GENERATE(http::detail::TransferKind::plain, http::detail::TransferKind::multiplexed);
+  http::detail::Transfer transfer(http::detail::TransferSettings{.kind = kind});
+  REQUIRE(transfer.prepare(request_to(server.url("/big")), 1, nullptr) == CURLE_OK);
+  struct Chunks {
+    std::size_t total = 0;
+    std::size_t largest = 0;
+  } chunks;
+  const curl_write_callback record = [](char*, std::size_t size, std::size_t count, void* userp) {
+    auto* c = static_cast<Chunks*>(userp);
+    c->total += size * count;
+    c->largest = std::max(c->largest, size * count);
+    return size * count;
+  };
+  REQUIRE(curl_easy_setopt(transfer.easy(), CURLOPT_WRITEFUNCTION, record) == CURLE_OK);
+  REQUIRE(curl_easy_setopt(transfer.easy(), CURLOPT_WRITEDATA, &chunks) == CURLE_OK);
+  REQUIRE(curl_easy_perform(transfer.easy()) == CURLE_OK);
+  CHECK(chunks.total == 64'000);
+  if (kind == http::detail::TransferKind::plain) {
+    CHECK(chunks.largest <= 1024);
+  } else {
+    CHECK(chunks.largest > 1024);
+  }
+}
+
 // Each kind has its own pool, so a handle never changes kind: libcurl 7.88 refuses a new receive buffer size
 // on a handle that kept its buffer from a failed transfer (a name that did not resolve), which failed every
 // later request on that handle when the size was set per request. So the plain requests fail and succeed in
 // turn, on handles reused across rounds.
 TEST_CASE("client: http and https requests alternate on one client, reused handles of both kinds",
           "[client]") {
+  ProxyEnvironment no_proxy;  // straight to the ports, whatever the machine's proxy settings
   HttpServer server([](const RecordedRequest&) {
     Reply reply = Reply::with_status(200, {{"X-Padding", std::string(2'000, 'p')}});
     reply.body = "ok" + std::string(3'000, 'b');
@@ -602,37 +664,6 @@ TEST_CASE("client: requests to more distinct URLs than the parsed-URL cache hold
     CHECK(count == 2);
   REQUIRE(h.finish() == 0);
 }
-
-namespace {
-
-// Clears every variable libcurl reads for a proxy and puts them back at the end of the scope, so that a
-// proxy test depends neither on the machine it runs on nor on a test before it.
-class ProxyEnvironment {
- public:
-  ProxyEnvironment() {
-    for (const char* name : kNames) {
-      if (const char* value = std::getenv(name)) saved_.emplace_back(name, value);
-      unsetenv(name);
-    }
-  }
-  ~ProxyEnvironment() {
-    for (const char* name : kNames)
-      unsetenv(name);
-    for (const auto& [name, value] : saved_)
-      setenv(name.c_str(), value.c_str(), 1);
-  }
-  ProxyEnvironment(const ProxyEnvironment&) = delete;
-  ProxyEnvironment& operator=(const ProxyEnvironment&) = delete;
-
-  void set(const char* name, const std::string& value) { REQUIRE(setenv(name, value.c_str(), 1) == 0); }
-
- private:
-  static constexpr const char* kNames[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                           "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
-  std::vector<std::pair<std::string, std::string>> saved_;
-};
-
-}  // namespace
 
 TEST_CASE("client: a proxy named in the environment is used, as libcurl does by default", "[client]") {
   const char* variable = GENERATE("http_proxy", "all_proxy", "ALL_PROXY");

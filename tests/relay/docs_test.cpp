@@ -261,6 +261,7 @@ TEST_CASE("the top-level help names each flag once and each heading once", "[doc
     CHECK(count == 1);
   }
 }
+
 TEST_CASE("version flag prints the project version", "[docs]") {
   CHECK(help_output({"--version"}) == std::string("outbox-relay ") + relay::version + "\n");
 
