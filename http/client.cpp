@@ -13,6 +13,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "http/plain_client.hpp"
+#include "http/plain_target.hpp"
 #include "http/transfer.hpp"
 #include "loop/handle.hpp"
 
@@ -50,7 +52,8 @@ struct Client::Impl {
 
   void send(Request&& request, std::uint64_t tag);
   void abort_all();
-  std::size_t in_flight() const { return in_flight_; }
+  std::size_t in_flight() const { return in_flight_ + (plain_ ? plain_->in_flight() : 0); }
+  std::size_t sent_by_builtin() const { return sent_by_builtin_; }
 
  private:
   // The libuv watcher of a socket libcurl asked us to watch, attached to it with curl_multi_assign.
@@ -87,6 +90,8 @@ struct Client::Impl {
   void collect_finished();
   bool run_completions();
   void complete_deferred();
+  bool abort_transfers();
+  std::shared_ptr<const detail::PlainTarget> builtin_target(const Request& request);
 
   Transfer* acquire(detail::TransferKind kind);
   void activate(Transfer* transfer);
@@ -108,6 +113,10 @@ struct Client::Impl {
   std::vector<std::unique_ptr<Transfer>> transfers_;
   ParsedUrls urls_;
   const bool proxy_in_environment_ = environment_names_a_proxy();
+  // Plain http:// requests, when the built-in HTTP/1.1 code takes them (see ClientOptions::builtin_http1).
+  std::unique_ptr<detail::PlainClient> plain_;
+  detail::PlainTargets plain_targets_;
+  std::size_t sent_by_builtin_ = 0;
   std::array<std::vector<Transfer*>, detail::kTransferKinds> idle_;
   std::vector<Transfer*> active_;
   std::vector<Transfer*> deferred_;
@@ -131,6 +140,15 @@ Client::Impl::Impl(uv_loop_t* loop, ClientOptions options, Completion on_complet
   idle->data = this;
   deferral_ = loop::Handle<uv_idle_t>(std::move(idle));
   configure_multi();
+  // With a proxy in the environment libcurl carries everything, so that the proxy applies as it always has.
+  if (options_.builtin_http1 && !proxy_in_environment_) {
+    plain_ = std::make_unique<detail::PlainClient>(
+        loop_,
+        detail::PlainClientOptions{.max_host_connections = options_.max_host_connections,
+                                   .max_idle_connections = options_.max_cached_connections,
+                                   .body_excerpt_bytes = options_.body_excerpt_bytes},
+        on_complete_);
+  }
 }
 
 void Client::Impl::configure_multi() {
@@ -162,6 +180,11 @@ Client::Impl::~Impl() {
 }
 
 void Client::Impl::send(Request&& request, std::uint64_t tag) {
+  if (auto target = builtin_target(request)) {
+    ++sent_by_builtin_;
+    plain_->send(std::move(request), tag, std::move(target));
+    return;
+  }
   Transfer* transfer = acquire(detail::transfer_kind(options_.http2, request.url));
   ++in_flight_;
   SharedUrl url = urls_.find_or_parse(request.url);
@@ -179,8 +202,23 @@ void Client::Impl::send(Request&& request, std::uint64_t tag) {
   activate(transfer);
 }
 
+// Where the built-in code takes the request: a plain http:// URL it can parse, with no header
+// that only libcurl handles. Null: libcurl carries it.
+std::shared_ptr<const detail::PlainTarget> Client::Impl::builtin_target(const Request& request) {
+  if (!plain_) return nullptr;
+  auto target = plain_targets_.find_or_parse(request.url);
+  if (!target || detail::headers_need_libcurl(request.headers.data(), request.headers.size())) return nullptr;
+  return target;
+}
+
 void Client::Impl::abort_all() {
-  if (active_.empty()) return;
+  if (!abort_transfers()) return;
+  if (plain_) (void)plain_->abort_all();
+}
+
+// False if a completion destroyed the client.
+bool Client::Impl::abort_transfers() {
+  if (active_.empty()) return true;
   spdlog::debug("http: aborting {} requests in flight", active_.size());
   while (!active_.empty()) {
     Transfer* transfer = active_.back();
@@ -188,7 +226,7 @@ void Client::Impl::abort_all() {
     transfer->abort();
     finished_.push_back(transfer);
   }
-  run_completions();
+  return run_completions();
 }
 
 void Client::Impl::on_uv_socket(uv_poll_t* poll, int status, int events) {
@@ -433,6 +471,10 @@ void Client::send(Request&& request, std::uint64_t tag) {
 
 std::size_t Client::in_flight() const {
   return impl_->in_flight();
+}
+
+std::size_t Client::sent_by_builtin() const {
+  return impl_->sent_by_builtin();
 }
 
 void Client::abort_all() {

@@ -21,11 +21,17 @@ struct ClientOptions {
   bool http2 = true;
   // How many leading bytes of each response body to keep in Response::body_excerpt.
   std::size_t body_excerpt_bytes = 256;
+  // Plain http:// requests go through the client's own HTTP/1.1 code instead of libcurl: one write and one
+  // read per request, where libcurl 7.88 spends several times the CPU (see PlainClient). Not when the
+  // environment names a proxy, nor for URLs with credentials or requests with a Transfer-Encoding header:
+  // libcurl carries those, and every https:// request.
+  bool builtin_http1 = true;
   // Verify TLS peers and host names. Always on in production; the option exists for tests only.
   bool verify_tls = true;
 };
 
-// libcurl's multi interface driven by a libuv loop (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION with
+// Plain HTTP/1.1 through built-in code (see builtin_http1), everything else through libcurl's multi
+// interface driven by a libuv loop (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION with
 // uv_poll and one uv_timer), with connection reuse. Non-blocking: send() returns at once and the completion
 // callback runs later on the loop thread, exactly once per request, never inside send().
 class Client {
@@ -41,6 +47,8 @@ class Client {
 
   void send(Request&& request, std::uint64_t tag);
   std::size_t in_flight() const;
+  // Requests handed to the built-in HTTP/1.1 code so far (the rest went to libcurl).
+  std::size_t sent_by_builtin() const;
   // Aborts every request in flight; each completes with a transport error ("aborted").
   void abort_all();
 

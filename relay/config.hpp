@@ -11,6 +11,8 @@ namespace relay {
 
 enum class Command { run, drain, migrate, status, replay, purge, check };
 enum class LogFormat { human, json };
+// Who carries plain http:// deliveries: the relay's own HTTP/1.1 code, or libcurl (https always is libcurl).
+enum class HttpClient { builtin, libcurl };
 
 // Retry schedule for failed deliveries: attempt n (1-based) that fails waits
 // min(max_delay, initial_delay * multiplier^(n-1)), scaled by a random factor in [1 - jitter, 1 + jitter]
@@ -52,6 +54,7 @@ struct Config {
   std::chrono::milliseconds lease{60'000};
   std::chrono::milliseconds http_timeout{10'000};
   std::chrono::milliseconds connect_timeout{5'000};
+  HttpClient http_client = HttpClient::builtin;
   std::chrono::milliseconds poll_interval{5'000};  // safety sweep
   std::chrono::milliseconds shutdown_timeout{10'000};
   std::size_t max_payload_bytes = 1024 * 1024;

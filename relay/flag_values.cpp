@@ -220,4 +220,15 @@ std::string set_log_format(std::string_view text, LogFormat& out) {
   return {};
 }
 
+std::string set_http_client(std::string_view text, HttpClient& out) {
+  if (text == "builtin") {
+    out = HttpClient::builtin;
+  } else if (text == "libcurl") {
+    out = HttpClient::libcurl;
+  } else {
+    return fmt::format("must be builtin or libcurl (got {})", quoted(text));
+  }
+  return {};
+}
+
 }  // namespace relay::flag_values

@@ -33,6 +33,7 @@ std::string set_channel(std::string_view text, std::string& out);
 std::string set_service_name(std::string_view text, std::string& out);
 std::string set_log_level(std::string_view text, std::string& out);
 std::string set_log_format(std::string_view text, LogFormat& out);
+std::string set_http_client(std::string_view text, HttpClient& out);
 
 // `text` made safe to echo in a one-line message: control characters replaced, long values shortened.
 std::string quoted(std::string_view text);

@@ -38,6 +38,9 @@ std::string show_age(std::chrono::milliseconds value, const char* when_zero) {
 std::string show(LogFormat value) {
   return value == LogFormat::json ? "json" : "human";
 }
+std::string show(HttpClient value) {
+  return value == HttpClient::libcurl ? "libcurl" : "builtin";
+}
 
 // Each row: name, variable, value placeholder, help group, help line, default, setter.
 // The lambdas are captureless so that the whole table is constant data.
@@ -83,6 +86,10 @@ constexpr FlagSpec kFlags[] = {
      [](Config& c, std::string_view v, BareNumber b) {
        return set_duration(v, b, 1ms, 1h, c.connect_timeout);
      }},
+    {"--http-client", "OUTBOX_HTTP_CLIENT", "NAME", "Delivery",
+     "Who sends plain http:// requests: builtin (own HTTP/1.1 code) or libcurl",
+     [](const Config& c) { return show(c.http_client); },
+     [](Config& c, std::string_view v, BareNumber) { return set_http_client(v, c.http_client); }},
     {"--poll-interval", "OUTBOX_POLL_INTERVAL_MS", "DURATION", "Delivery",
      "Sweep for rows a lost notification missed (1ms-24h; bare number: ms)",
      [](const Config& c) { return show(c.poll_interval); },
@@ -210,14 +217,31 @@ constexpr FlagSpec kFlags[] = {
 };
 
 constexpr std::string_view kRunFlags[] = {
-    "--config",           "--database-url",  "--channel",
-    "--target",           "--method",        "--batch-size",
-    "--concurrency",      "--lease",         "--http-timeout",
-    "--connect-timeout",  "--poll-interval", "--max-payload-size",
-    "--shutdown-timeout", "--dry-run",       "--max-retries",
-    "--initial-delay",    "--max-delay",     "--backoff-multiplier",
-    "--backoff-jitter",   "--retain-sent",   "--retain-dead",
-    "--log-level",        "--log-format",    "--service-name",
+    "--config",
+    "--database-url",
+    "--channel",
+    "--target",
+    "--method",
+    "--batch-size",
+    "--concurrency",
+    "--lease",
+    "--http-timeout",
+    "--connect-timeout",
+    "--http-client",
+    "--poll-interval",
+    "--max-payload-size",
+    "--shutdown-timeout",
+    "--dry-run",
+    "--max-retries",
+    "--initial-delay",
+    "--max-delay",
+    "--backoff-multiplier",
+    "--backoff-jitter",
+    "--retain-sent",
+    "--retain-dead",
+    "--log-level",
+    "--log-format",
+    "--service-name",
 };
 // drain takes the run flags except the sweep interval (it exits instead of sleeping) and retention (a
 // daemon's job), plus --limit.
@@ -232,6 +256,7 @@ constexpr std::string_view kDrainFlags[] = {
     "--lease",
     "--http-timeout",
     "--connect-timeout",
+    "--http-client",
     "--max-payload-size",
     "--shutdown-timeout",
     "--limit",

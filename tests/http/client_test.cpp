@@ -60,6 +60,13 @@ Reply by_path(const RecordedRequest& request) {
   return Reply::with_status(200);
 }
 
+// Plain http:// goes through the built-in HTTP/1.1 code or through libcurl: the tests of what any request
+// must do run with each (GENERATE(true, false) picks the built-in code first).
+http::ClientOptions carried_by(bool builtin, http::ClientOptions options = {}) {
+  options.builtin_http1 = builtin;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("client: a 200 response arrives with its body, and the request arrives intact", "[client]") {
@@ -68,7 +75,7 @@ TEST_CASE("client: a 200 response arrives with its body, and the request arrives
     reply.body = "hello from the server";
     return reply;
   });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   http::Request request = request_to(server.url("/hook?x=1"));
   request.method = "PUT";
   request.headers = {"Content-Type: application/json", "webhook-id: 42", "X-Custom: a b c"};
@@ -105,7 +112,7 @@ TEST_CASE("client: a 200 response arrives with its body, and the request arrives
 TEST_CASE("client: POST is the default method and a large body is sent without Expect: 100-continue",
           "[client]") {
   HttpServer server;
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   std::string big(2 << 20, 'x');
   big.front() = '[';
   big.back() = ']';
@@ -129,7 +136,7 @@ TEST_CASE("client: only the first body_excerpt_bytes of a response body are kept
   });
   http::ClientOptions options;
   options.body_excerpt_bytes = 16;
-  ClientHarness h(options);
+  ClientHarness h(carried_by(GENERATE(true, false), options));
   h.send(request_to(server.url()), 1);
   REQUIRE(h.run_until_completed(1));
   CHECK(h.completed[0].response.status == 200);
@@ -148,7 +155,7 @@ TEST_CASE("client: a response many times the receive buffer arrives whole, heade
     reply.body.replace(0, 5, "first");
     return reply;
   });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   for (std::uint64_t tag = 1; tag <= 3; ++tag)
     h.send(request_to(server.url()), tag);
   REQUIRE(h.run_until_completed(3));
@@ -163,7 +170,7 @@ TEST_CASE("client: a response many times the receive buffer arrives whole, heade
 
 TEST_CASE("client: 500 and 404 statuses are reported as statuses", "[client]") {
   HttpServer server(by_path);
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   h.send(request_to(server.url("/broken")), 1);
   h.send(request_to(server.url("/missing")), 2);
   REQUIRE(h.run_until_completed(2));
@@ -183,7 +190,7 @@ TEST_CASE("client: 429 with Retry-After has the header captured, whatever its ca
     const std::string name = request.path == "/lower" ? "retry-after" : "Retry-After";
     return Reply::with_status(429, {{name, "2"}});
   });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   h.send(request_to(server.url("/upper")), 1);
   h.send(request_to(server.url("/lower")), 2);
   REQUIRE(h.run_until_completed(2));
@@ -199,7 +206,7 @@ TEST_CASE("client: 429 with Retry-After has the header captured, whatever its ca
 
 TEST_CASE("client: a hanging server hits the total timeout", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   http::Request request = request_to(server.url());
   request.total_timeout = 300ms;
   const auto started = std::chrono::steady_clock::now();
@@ -279,7 +286,7 @@ TEST_CASE("client: http and https requests alternate on one client, reused handl
     refused_http = gone.url("/");
   }
   const std::string refused_https = "https" + refused_http.substr(4);
-  ClientHarness h;
+  ClientHarness h(carried_by(false));  // libcurl's handle kinds, plain and multiplexed
   std::uint64_t tag = 0;
   for (int round = 1; round <= 3; ++round) {
     INFO("round " << round);
@@ -316,7 +323,7 @@ TEST_CASE("client: a closed port is a connection-refused transport error", "[cli
     HttpServer gone;
     url = gone.url("/");
   }
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   h.send(request_to(url), 1);
   REQUIRE(h.run_until_completed(1));
   const http::Response& response = h.completed[0].response;
@@ -329,7 +336,7 @@ TEST_CASE("client: a closed port is a connection-refused transport error", "[cli
 
 TEST_CASE("client: a connection reset by the server is a transport error", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::reset(); });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   h.send(request_to(server.url()), 1);
   REQUIRE(h.run_until_completed(1));
   const http::Response& response = h.completed[0].response;
@@ -340,7 +347,7 @@ TEST_CASE("client: a connection reset by the server is a transport error", "[cli
 }
 
 TEST_CASE("client: a host that does not resolve is a resolve error", "[client]") {
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   h.send(request_to("http://nonexistent.invalid/"), 1);
   REQUIRE(h.run_until_completed(1, 30s));
   const http::Response& response = h.completed[0].response;
@@ -361,7 +368,7 @@ TEST_CASE("client: a scheme other than http(s) is refused by libcurl, not sent",
 
 TEST_CASE("client: sequential requests reuse one connection", "[client]") {
   HttpServer server;
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   for (std::uint64_t tag = 1; tag <= 5; ++tag) {
     h.send(request_to(server.url()), tag);
     REQUIRE(h.run_until_completed(tag));
@@ -380,7 +387,7 @@ TEST_CASE("client: 500 concurrent requests all complete exactly once", "[client]
   HttpServer server;
   http::ClientOptions options;
   options.max_host_connections = static_cast<long>(limit);
-  ClientHarness h(options);
+  ClientHarness h(carried_by(GENERATE(true, false), options));
   constexpr std::uint64_t kCount = 500;
   for (std::uint64_t tag = 0; tag < kCount; ++tag)
     h.send(request_to(server.url(), std::to_string(tag)), tag);
@@ -402,7 +409,7 @@ TEST_CASE("client: 500 concurrent requests all complete exactly once", "[client]
 
 TEST_CASE("client: abort_all completes each request in flight once, with \"aborted\"", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   constexpr std::uint64_t kCount = 10;
   for (std::uint64_t tag = 0; tag < kCount; ++tag)
     h.send(request_to(server.url()), tag);
@@ -428,7 +435,7 @@ TEST_CASE("client: abort_all completes each request in flight once, with \"abort
 
 TEST_CASE("client: a completion may send again, re-entrantly", "[client]") {
   HttpServer server;
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   constexpr std::uint64_t kChain = 20;
   h.on_complete = [&](ClientHarness::Completed& done) {
     if (done.tag + 1 < kChain)
@@ -461,7 +468,7 @@ TEST_CASE("client: a request libcurl refuses up front completes later, never ins
 
 TEST_CASE("client: destroying the client with requests in flight runs no completion", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   for (std::uint64_t tag = 0; tag < 3; ++tag)
     h.send(request_to(server.url()), tag);
   REQUIRE(h.run_until([&] { return server.request_count() == 3; }));
@@ -471,7 +478,7 @@ TEST_CASE("client: destroying the client with requests in flight runs no complet
 
 TEST_CASE("client: a completion may destroy the client", "[client]") {
   HttpServer server;
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   h.on_complete = [&](ClientHarness::Completed&) { h.client.reset(); };
   h.send(request_to(server.url()), 1);
   h.send(request_to(server.url()), 2);
@@ -486,7 +493,7 @@ TEST_CASE("client: a pooled transfer carries nothing over from its previous requ
     reply.body = request.method;
     return reply;
   });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   const std::vector<std::pair<std::string, std::string>> steps = {
       {"PUT", "put-body"}, {"GET", ""}, {"HEAD", ""}, {"POST", ""}, {"DELETE", ""}, {"PATCH", "patch-body"}};
   for (const auto& [method, body] : steps) {
@@ -522,7 +529,7 @@ TEST_CASE("client: connections opened for a wave of requests survive a quieter s
   HttpServer server;
   http::ClientOptions options;
   options.max_cached_connections = static_cast<long>(kWave);
-  ClientHarness h(options);
+  ClientHarness h(carried_by(GENERATE(true, false), options));
   std::uint64_t tag = 0;
   const auto send_wave = [&](std::uint64_t n) {
     for (std::uint64_t i = 0; i < n; ++i, ++tag)
@@ -582,7 +589,7 @@ TEST_CASE("client: a kept-alive connection the server closed while idle is repla
     r.then_close = true;
     return r;
   });
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   constexpr std::uint64_t kRequests = 20;
   for (std::uint64_t tag = 1; tag <= kRequests; ++tag) {
     h.send(request_to(server.url()), tag);
@@ -617,7 +624,7 @@ TEST_CASE("client: a kept-alive connection the server closed while idle is repla
 TEST_CASE("client: the descriptors of closed connections and of name lookups are free for new watchers",
           "[client]") {
   HttpServer server;
-  ClientHarness h;
+  ClientHarness h(carried_by(GENERATE(true, false)));
   constexpr std::uint64_t kRequests = 5;
   for (std::uint64_t tag = 1; tag <= kRequests; ++tag) {
     http::Request request = request_to(server.url());

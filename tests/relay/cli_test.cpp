@@ -72,6 +72,7 @@ void check_non_defaults(const Config& c) {
   CHECK(c.lease == 5min);
   CHECK(c.http_timeout == 2500ms);
   CHECK(c.connect_timeout == 1s);
+  CHECK(c.http_client == relay::HttpClient::libcurl);
   CHECK(c.poll_interval == 250ms);
   CHECK(c.retry.max_retries == 9);
   CHECK(c.retry.initial_delay == 200ms);
@@ -98,6 +99,7 @@ const std::vector<std::pair<std::string, std::string>> kNonDefaults = {
     {"--lease", "5m"},
     {"--http-timeout", "2.5s"},
     {"--connect-timeout", "1000ms"},
+    {"--http-client", "libcurl"},
     {"--poll-interval", "250ms"},
     {"--max-retries", "9"},
     {"--initial-delay", "0.2s"},
@@ -156,6 +158,7 @@ TEST_CASE("without flags every setting has its documented default", "[cli]") {
   CHECK(c.retry.jitter == defaults.retry.jitter);
   CHECK(c.log_level == "info");
   CHECK(c.log_format == relay::LogFormat::human);
+  CHECK(c.http_client == relay::HttpClient::builtin);
   CHECK(c.service_name == "outbox-relay");
 }
 
@@ -283,8 +286,9 @@ TEST_CASE("out-of-range and malformed values name their flag", "[cli]") {
         Bad{"--backoff-multiplier", "inf"}, Bad{"--backoff-jitter", "1"}, Bad{"--backoff-jitter", "-0.1"},
         Bad{"--backoff-jitter", "x"}, Bad{"--method", "post"}, Bad{"--method", "PO ST"},
         Bad{"--channel", "Outbox"}, Bad{"--channel", "1abc"}, Bad{"--channel", long_channel.c_str()},
-        Bad{"--log-level", "loud"}, Bad{"--log-format", "xml"}, Bad{"--service-name", "a b"},
-        Bad{"--service-name", ""}, Bad{"--shutdown-timeout", "2h"}, Bad{"--lease", "-1s"}}) {
+        Bad{"--log-level", "loud"}, Bad{"--log-format", "xml"}, Bad{"--http-client", "curl"},
+        Bad{"--service-name", "a b"}, Bad{"--service-name", ""}, Bad{"--shutdown-timeout", "2h"},
+        Bad{"--lease", "-1s"}}) {
     INFO(flag << " " << value);
     CHECK_THAT(parse_error({"--database-url", kUrl, flag, value}),
                Catch::StartsWith(std::string("outbox-relay: ") + flag + ": "));
