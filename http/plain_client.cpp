@@ -160,7 +160,8 @@ void PlainClient::pump(Origin& origin) {
       settle(origin, connection, *exchange, std::move(*failed));
   }
   if (!origin.queue.empty())
-    arm_queue_timer(std::min(origin.queue.front()->deadline, origin.queue.back()->deadline));
+    arm_queue_timer(std::min(queue_deadline(origin, *origin.queue.front()),
+                             queue_deadline(origin, *origin.queue.back())));
 }
 
 PlainConnection* PlainClient::take_idle(Origin& origin) {
@@ -178,6 +179,7 @@ PlainConnection* PlainClient::take_idle(Origin& origin) {
 void PlainClient::look_up(Origin& origin) {
   if (origin.looking_up) return;
   origin.looking_up = true;
+  origin.lookup_started = Clock::now();
   spdlog::debug("http: looking up {}", origin.host);
   if (std::string error = lookup_.start(origin.key, origin.host, origin.port); !error.empty()) {
     origin.looking_up = false;
@@ -210,10 +212,13 @@ PlainConnection& PlainClient::open_connection(Origin& origin) {
   return *connections_.back();
 }
 
+// The connection's own queue takes it first; only then does the idle cache's limit apply, to the oldest
+// idle connections of all servers (as libcurl's cache does).
 void PlainClient::on_exchange_over(PlainConnection& connection, Exchange& exchange, Outcome&& outcome) {
   Origin& origin = origin_of(connection);
   settle(origin, connection, exchange, std::move(outcome));
   pump(origin);
+  trim_idle();
   run_completions();
 }
 
@@ -250,14 +255,27 @@ void PlainClient::settle(Origin& origin, PlainConnection& connection, Exchange& 
 }
 
 void PlainClient::park(Origin& origin, PlainConnection& connection) {
-  const auto limit = static_cast<std::size_t>(std::max(0L, options_.max_idle_connections));
-  if (limit > 0 && idle_count_ >= limit) {
-    connection.close();
-    forget(origin, connection);
-    return;
-  }
   origin.idle.push_back(&connection);
   ++idle_count_;
+}
+
+// Closes idle connections past kMaxIdleAge, and the oldest ones while there are more than the limit.
+void PlainClient::trim_idle() {
+  const auto limit = static_cast<std::size_t>(std::max(0L, options_.max_idle_connections));
+  const Clock::time_point too_old = Clock::now() - kMaxIdleAge;
+  while (idle_count_ > 0) {
+    Origin* oldest = nullptr;
+    for (auto& [key, origin] : origins_)
+      if (!origin->idle.empty() &&
+          (oldest == nullptr || origin->idle.front()->idle_since() < oldest->idle.front()->idle_since()))
+        oldest = origin.get();
+    PlainConnection* connection = oldest->idle.front();
+    if (!(limit > 0 && idle_count_ > limit) && connection->idle_since() >= too_old) return;
+    oldest->idle.erase(oldest->idle.begin());
+    --idle_count_;
+    connection->close();
+    forget(*oldest, *connection);
+  }
 }
 
 // Moves a closed connection out of the live list; it is destroyed on the next loop turn.
@@ -306,6 +324,14 @@ void PlainClient::on_uv_queue_timer(uv_timer_t* timer) {
   self->run_completions();
 }
 
+// When a queued exchange times out: at its deadline, or, while its server's name is looked up, once the
+// lookup has taken the connect timeout (libcurl's connect timeout covers the lookup too).
+Clock::time_point PlainClient::queue_deadline(const Origin& origin, const Exchange& exchange) {
+  if (!origin.looking_up) return exchange.deadline;
+  return std::min(exchange.deadline,
+                  std::max(exchange.started, origin.lookup_started) + exchange.connect_timeout);
+}
+
 // Exchanges still queued at their deadline time out there, as libcurl's do while waiting for a connection.
 void PlainClient::expire_queued() {
   queue_timer_due_ = Clock::time_point::max();
@@ -315,8 +341,8 @@ void PlainClient::expire_queued() {
     auto& queue = origin->queue;
     for (auto it = queue.begin(); it != queue.end();) {
       Exchange* exchange = *it;
-      if (exchange->deadline > now) {
-        next = std::min(next, exchange->deadline);
+      if (const Clock::time_point deadline = queue_deadline(*origin, *exchange); deadline > now) {
+        next = std::min(next, deadline);
         ++it;
         continue;
       }

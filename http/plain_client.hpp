@@ -67,6 +67,7 @@ class PlainClient final : private ConnectionOwner {
     Addresses addresses;
     Clock::time_point addresses_expire{};
     bool looking_up = false;
+    Clock::time_point lookup_started{};
     std::deque<Exchange*> queue;
     std::vector<PlainConnection*> idle;  // the most recently used last
     std::size_t open = 0;                // connections not closed, idle or not
@@ -88,9 +89,11 @@ class PlainClient final : private ConnectionOwner {
   PlainConnection& open_connection(Origin& origin);
   void settle(Origin& origin, PlainConnection& connection, Exchange& exchange, Outcome&& outcome);
   void park(Origin& origin, PlainConnection& connection);
+  void trim_idle();
   void forget(Origin& origin, PlainConnection& connection);
   void finish(Exchange& exchange, const Outcome& outcome);
   void fail_queue(Origin& origin, CURLcode code, const std::string& detail);
+  static Clock::time_point queue_deadline(const Origin& origin, const Exchange& exchange);
   void arm_queue_timer(Clock::time_point deadline);
   void expire_queued();
   bool run_completions();

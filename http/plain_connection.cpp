@@ -70,16 +70,19 @@ std::optional<Outcome> PlainConnection::open(std::shared_ptr<const std::vector<s
   connect_started_ = Clock::now();
   set_state(State::connecting);
   spdlog::debug("http: connection {} to {}: connecting", id_, origin_);
-  arm_timer(std::min(connect_started_ + exchange->connect_timeout, exchange->deadline));
+  connect_deadline_ = std::min(connect_started_ + exchange->connect_timeout, exchange->deadline);
   std::optional<Outcome> failed = connect_next();
   if (failed) close();
   return failed;
 }
 
 // Tries the addresses from next_address_ on until one starts connecting. A refusal found at once moves on
-// to the next address, as one reported later does.
+// to the next address, as one reported later does. Each address gets an equal share of the time left, so
+// that one that drops packets (IPv6 without a route, say) leaves time for the others.
 std::optional<Outcome> PlainConnection::connect_next() {
   while (next_address_ < addresses_->size()) {
+    const auto left = static_cast<long>(addresses_->size() - next_address_);
+    arm_timer(Clock::now() + (connect_deadline_ - Clock::now()) / left);
     const sockaddr_storage& address = (*addresses_)[next_address_++];
     auto socket = std::make_unique<Socket>();
     uv_tcp_init(loop_, socket.get());  // cannot fail on Unix (the socket itself is made by connect)
@@ -207,7 +210,8 @@ void PlainConnection::on_bytes(ssize_t nread, const char* data) {
                                        std::string("Recv failure: ") + uv_strerror(static_cast<int>(nread))));
     return;
   }
-  if (!reader_.received_any()) {
+  // Nothing, or only interim answers: libcurl calls both an empty reply.
+  if (!reader_.received_any() || reader_.awaiting_final()) {
     end_exchange(failure_before_answer(CURLE_GOT_NOTHING, "Empty reply from server"));
     return;
   }
@@ -225,6 +229,11 @@ std::optional<Outcome> PlainConnection::finish_if_read() {
     case ResponseReader::State::reading:
       return std::nullopt;
     case ResponseReader::State::malformed:
+      // Not HTTP at all (another service on the port): libcurl takes it for HTTP/0.9, which it refuses
+      // with a code the relay treats as permanent; the same code here, so that --http-client changes no
+      // row's fate.
+      if (!reader_.speaks_http())
+        return failure(CURLE_UNSUPPORTED_PROTOCOL, "Received HTTP/0.9 when not allowed");
       return failure(CURLE_WEIRD_SERVER_REPLY,
                      std::string("malformed response: ") + std::string(reader_.error_text()));
     case ResponseReader::State::complete:
@@ -239,6 +248,13 @@ void PlainConnection::on_uv_timer(uv_timer_t* timer) {
 }
 
 void PlainConnection::on_timeout() {
+  if (state_ == State::connecting && next_address_ < addresses_->size() && Clock::now() < connect_deadline_) {
+    spdlog::debug("http: connection {} to {}: address {} timed out; trying the next", id_, origin_,
+                  address_text((*addresses_)[next_address_ - 1]));
+    close_socket();
+    if (std::optional<Outcome> failed = connect_next()) end_exchange(std::move(*failed));
+    return;
+  }
   if (state_ == State::connecting) {
     const bool overall = Clock::now() >= exchange_->deadline;
     end_exchange(failure(CURLE_OPERATION_TIMEDOUT,

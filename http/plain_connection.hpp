@@ -113,6 +113,7 @@ class PlainConnection {
   std::size_t next_address_ = 0;
   int last_connect_error_ = 0;
   Clock::time_point connect_started_{};
+  Clock::time_point connect_deadline_{};
   Exchange* exchange_ = nullptr;
   State state_ = State::connecting;
   std::size_t exchanges_done_ = 0;  // answered exchanges: a connection that had some may have gone stale

@@ -20,6 +20,8 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+constexpr std::string_view kHttpPrefix = "HTTP/";
+
 bool is_interim(unsigned status) {
   // 101 switches protocols: whatever follows is not HTTP/1.1, so it ends the exchange like a final status.
   return status >= 100 && status < 200 && status != 101;
@@ -40,12 +42,17 @@ ResponseReader::ResponseReader(std::size_t body_excerpt_bytes) : body_excerpt_by
 void ResponseReader::start(Response* response, bool no_body) {
   http_parser_init(&parser_, HTTP_RESPONSE);
   parser_.data = this;
+  // Both Transfer-Encoding: chunked and a Content-Length: the chunks decide (RFC 9112 6.3), as in libcurl.
+  // http-parser refuses the pair unless told.
+  parser_.allow_chunked_length = 1;
   response_ = response;
   no_body_ = no_body;
   field_.clear();
   value_.clear();
   in_value_ = false;
   received_any_ = false;
+  awaiting_final_ = true;
+  prefix_.clear();
   keep_alive_ = false;
   trailing_bytes_ = false;
   state_ = State::reading;
@@ -57,6 +64,8 @@ ResponseReader::State ResponseReader::feed(std::string_view bytes) {
     return state_;
   }
   if (!bytes.empty()) received_any_ = true;
+  if (prefix_.size() < kHttpPrefix.size())
+    prefix_.append(bytes.substr(0, kHttpPrefix.size() - prefix_.size()));
   return run(bytes.data(), bytes.size());
 }
 
@@ -80,12 +89,17 @@ ResponseReader::State ResponseReader::run(const char* data, std::size_t length) 
   return state_;
 }
 
+bool ResponseReader::speaks_http() const {
+  return kHttpPrefix.starts_with(prefix_);
+}
+
 std::string_view ResponseReader::error_text() const {
   return http_errno_description(HTTP_PARSER_ERRNO(&parser_));
 }
 
 int ResponseReader::on_message_begin(http_parser* parser) {
   ResponseReader& self = of(parser);
+  self.awaiting_final_ = false;
   // A new message after an interim one: only the final response's headers and body count.
   self.response_->retry_after.clear();
   self.response_->body_excerpt.clear();
@@ -134,7 +148,10 @@ int ResponseReader::on_body(http_parser* parser, const char* at, std::size_t len
 
 int ResponseReader::on_message_complete(http_parser* parser) {
   ResponseReader& self = of(parser);
-  if (is_interim(parser->status_code)) return 0;
+  if (is_interim(parser->status_code)) {
+    self.awaiting_final_ = true;
+    return 0;
+  }
   self.response_->status = static_cast<long>(parser->status_code);
   self.keep_alive_ = parser->status_code != 101 && http_should_keep_alive(parser) != 0;
   self.state_ = State::complete;

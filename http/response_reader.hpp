@@ -32,6 +32,10 @@ class ResponseReader {
   State state() const { return state_; }
   // Any byte of a response arrived (so a failure cannot be a stale kept-alive connection).
   bool received_any() const { return received_any_; }
+  // No final response has begun: nothing came, or only interim 1xx answers.
+  bool awaiting_final() const { return awaiting_final_; }
+  // The bytes so far begin as an HTTP/1.x status line does ("HTTP/"), or are too few to tell.
+  bool speaks_http() const;
   // The connection may carry the next request: the response said so, and nothing followed it.
   bool connection_reusable() const { return state_ == State::complete && keep_alive_ && !trailing_bytes_; }
   // What http-parser objected to, for a malformed response.
@@ -59,6 +63,8 @@ class ResponseReader {
   std::string value_;
   bool in_value_ = false;
   bool received_any_ = false;
+  bool awaiting_final_ = true;
+  std::string prefix_;  // the first bytes of the answer, up to the length of "HTTP/"
   bool keep_alive_ = false;
   bool trailing_bytes_ = false;
   State state_ = State::reading;

@@ -19,7 +19,9 @@
 #include "tests/support/http_server.hpp"
 
 using namespace std::chrono_literals;
+using http_test::Carrier;
 using http_test::ClientHarness;
+using http_test::ProxyEnvironment;
 using http_test::request_to;
 using testkit::HttpServer;
 using testkit::RecordedRequest;
@@ -27,44 +29,10 @@ using testkit::Reply;
 
 namespace {
 
-// Clears every variable libcurl reads for a proxy and puts them back at the end of the scope, so that a
-// proxy test depends neither on the machine it runs on nor on a test before it.
-class ProxyEnvironment {
- public:
-  ProxyEnvironment() {
-    for (const char* name : kNames) {
-      if (const char* value = std::getenv(name)) saved_.emplace_back(name, value);
-      unsetenv(name);
-    }
-  }
-  ~ProxyEnvironment() {
-    for (const char* name : kNames)
-      unsetenv(name);
-    for (const auto& [name, value] : saved_)
-      setenv(name.c_str(), value.c_str(), 1);
-  }
-  ProxyEnvironment(const ProxyEnvironment&) = delete;
-  ProxyEnvironment& operator=(const ProxyEnvironment&) = delete;
-
-  void set(const char* name, const std::string& value) { REQUIRE(setenv(name, value.c_str(), 1) == 0); }
-
- private:
-  static constexpr const char* kNames[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                           "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
-  std::vector<std::pair<std::string, std::string>> saved_;
-};
-
 Reply by_path(const RecordedRequest& request) {
   if (request.path == "/missing") return Reply::with_status(404);
   if (request.path == "/broken") return Reply::with_status(500);
   return Reply::with_status(200);
-}
-
-// Plain http:// goes through the built-in HTTP/1.1 code or through libcurl: the tests of what any request
-// must do run with each (GENERATE(true, false) picks the built-in code first).
-http::ClientOptions carried_by(bool builtin, http::ClientOptions options = {}) {
-  options.builtin_http1 = builtin;
-  return options;
 }
 
 }  // namespace
@@ -75,7 +43,7 @@ TEST_CASE("client: a 200 response arrives with its body, and the request arrives
     reply.body = "hello from the server";
     return reply;
   });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   http::Request request = request_to(server.url("/hook?x=1"));
   request.method = "PUT";
   request.headers = {"Content-Type: application/json", "webhook-id: 42", "X-Custom: a b c"};
@@ -112,7 +80,7 @@ TEST_CASE("client: a 200 response arrives with its body, and the request arrives
 TEST_CASE("client: POST is the default method and a large body is sent without Expect: 100-continue",
           "[client]") {
   HttpServer server;
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   std::string big(2 << 20, 'x');
   big.front() = '[';
   big.back() = ']';
@@ -136,7 +104,7 @@ TEST_CASE("client: only the first body_excerpt_bytes of a response body are kept
   });
   http::ClientOptions options;
   options.body_excerpt_bytes = 16;
-  ClientHarness h(carried_by(GENERATE(true, false), options));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl), options);
   h.send(request_to(server.url()), 1);
   REQUIRE(h.run_until_completed(1));
   CHECK(h.completed[0].response.status == 200);
@@ -155,7 +123,7 @@ TEST_CASE("client: a response many times the receive buffer arrives whole, heade
     reply.body.replace(0, 5, "first");
     return reply;
   });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   for (std::uint64_t tag = 1; tag <= 3; ++tag)
     h.send(request_to(server.url()), tag);
   REQUIRE(h.run_until_completed(3));
@@ -170,7 +138,7 @@ TEST_CASE("client: a response many times the receive buffer arrives whole, heade
 
 TEST_CASE("client: 500 and 404 statuses are reported as statuses", "[client]") {
   HttpServer server(by_path);
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   h.send(request_to(server.url("/broken")), 1);
   h.send(request_to(server.url("/missing")), 2);
   REQUIRE(h.run_until_completed(2));
@@ -190,7 +158,7 @@ TEST_CASE("client: 429 with Retry-After has the header captured, whatever its ca
     const std::string name = request.path == "/lower" ? "retry-after" : "Retry-After";
     return Reply::with_status(429, {{name, "2"}});
   });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   h.send(request_to(server.url("/upper")), 1);
   h.send(request_to(server.url("/lower")), 2);
   REQUIRE(h.run_until_completed(2));
@@ -206,7 +174,7 @@ TEST_CASE("client: 429 with Retry-After has the header captured, whatever its ca
 
 TEST_CASE("client: a hanging server hits the total timeout", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   http::Request request = request_to(server.url());
   request.total_timeout = 300ms;
   const auto started = std::chrono::steady_clock::now();
@@ -286,7 +254,7 @@ TEST_CASE("client: http and https requests alternate on one client, reused handl
     refused_http = gone.url("/");
   }
   const std::string refused_https = "https" + refused_http.substr(4);
-  ClientHarness h(carried_by(false));  // libcurl's handle kinds, plain and multiplexed
+  ClientHarness h(Carrier::libcurl);  // libcurl's handle kinds, plain and multiplexed
   std::uint64_t tag = 0;
   for (int round = 1; round <= 3; ++round) {
     INFO("round " << round);
@@ -323,7 +291,7 @@ TEST_CASE("client: a closed port is a connection-refused transport error", "[cli
     HttpServer gone;
     url = gone.url("/");
   }
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   h.send(request_to(url), 1);
   REQUIRE(h.run_until_completed(1));
   const http::Response& response = h.completed[0].response;
@@ -336,7 +304,7 @@ TEST_CASE("client: a closed port is a connection-refused transport error", "[cli
 
 TEST_CASE("client: a connection reset by the server is a transport error", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::reset(); });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   h.send(request_to(server.url()), 1);
   REQUIRE(h.run_until_completed(1));
   const http::Response& response = h.completed[0].response;
@@ -347,7 +315,7 @@ TEST_CASE("client: a connection reset by the server is a transport error", "[cli
 }
 
 TEST_CASE("client: a host that does not resolve is a resolve error", "[client]") {
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   h.send(request_to("http://nonexistent.invalid/"), 1);
   REQUIRE(h.run_until_completed(1, 30s));
   const http::Response& response = h.completed[0].response;
@@ -368,7 +336,7 @@ TEST_CASE("client: a scheme other than http(s) is refused by libcurl, not sent",
 
 TEST_CASE("client: sequential requests reuse one connection", "[client]") {
   HttpServer server;
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   for (std::uint64_t tag = 1; tag <= 5; ++tag) {
     h.send(request_to(server.url()), tag);
     REQUIRE(h.run_until_completed(tag));
@@ -387,7 +355,7 @@ TEST_CASE("client: 500 concurrent requests all complete exactly once", "[client]
   HttpServer server;
   http::ClientOptions options;
   options.max_host_connections = static_cast<long>(limit);
-  ClientHarness h(carried_by(GENERATE(true, false), options));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl), options);
   constexpr std::uint64_t kCount = 500;
   for (std::uint64_t tag = 0; tag < kCount; ++tag)
     h.send(request_to(server.url(), std::to_string(tag)), tag);
@@ -409,7 +377,7 @@ TEST_CASE("client: 500 concurrent requests all complete exactly once", "[client]
 
 TEST_CASE("client: abort_all completes each request in flight once, with \"aborted\"", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   constexpr std::uint64_t kCount = 10;
   for (std::uint64_t tag = 0; tag < kCount; ++tag)
     h.send(request_to(server.url()), tag);
@@ -435,7 +403,7 @@ TEST_CASE("client: abort_all completes each request in flight once, with \"abort
 
 TEST_CASE("client: a completion may send again, re-entrantly", "[client]") {
   HttpServer server;
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   constexpr std::uint64_t kChain = 20;
   h.on_complete = [&](ClientHarness::Completed& done) {
     if (done.tag + 1 < kChain)
@@ -468,7 +436,7 @@ TEST_CASE("client: a request libcurl refuses up front completes later, never ins
 
 TEST_CASE("client: destroying the client with requests in flight runs no completion", "[client]") {
   HttpServer server([](const RecordedRequest&) { return Reply::hang(); });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   for (std::uint64_t tag = 0; tag < 3; ++tag)
     h.send(request_to(server.url()), tag);
   REQUIRE(h.run_until([&] { return server.request_count() == 3; }));
@@ -478,7 +446,7 @@ TEST_CASE("client: destroying the client with requests in flight runs no complet
 
 TEST_CASE("client: a completion may destroy the client", "[client]") {
   HttpServer server;
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   h.on_complete = [&](ClientHarness::Completed&) { h.client.reset(); };
   h.send(request_to(server.url()), 1);
   h.send(request_to(server.url()), 2);
@@ -493,7 +461,7 @@ TEST_CASE("client: a pooled transfer carries nothing over from its previous requ
     reply.body = request.method;
     return reply;
   });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   const std::vector<std::pair<std::string, std::string>> steps = {
       {"PUT", "put-body"}, {"GET", ""}, {"HEAD", ""}, {"POST", ""}, {"DELETE", ""}, {"PATCH", "patch-body"}};
   for (const auto& [method, body] : steps) {
@@ -529,7 +497,7 @@ TEST_CASE("client: connections opened for a wave of requests survive a quieter s
   HttpServer server;
   http::ClientOptions options;
   options.max_cached_connections = static_cast<long>(kWave);
-  ClientHarness h(carried_by(GENERATE(true, false), options));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl), options);
   std::uint64_t tag = 0;
   const auto send_wave = [&](std::uint64_t n) {
     for (std::uint64_t i = 0; i < n; ++i, ++tag)
@@ -589,7 +557,7 @@ TEST_CASE("client: a kept-alive connection the server closed while idle is repla
     r.then_close = true;
     return r;
   });
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   constexpr std::uint64_t kRequests = 20;
   for (std::uint64_t tag = 1; tag <= kRequests; ++tag) {
     h.send(request_to(server.url()), tag);
@@ -624,7 +592,7 @@ TEST_CASE("client: a kept-alive connection the server closed while idle is repla
 TEST_CASE("client: the descriptors of closed connections and of name lookups are free for new watchers",
           "[client]") {
   HttpServer server;
-  ClientHarness h(carried_by(GENERATE(true, false)));
+  ClientHarness h(GENERATE(Carrier::builtin, Carrier::libcurl));
   constexpr std::uint64_t kRequests = 5;
   for (std::uint64_t tag = 1; tag <= kRequests; ++tag) {
     http::Request request = request_to(server.url());
