@@ -182,7 +182,7 @@ Client::Impl::~Impl() {
 void Client::Impl::send(Request&& request, std::uint64_t tag) {
   if (auto target = builtin_target(request)) {
     ++sent_by_builtin_;
-    plain_->send(std::move(request), tag, std::move(target));
+    plain_->send(std::move(request), tag, *target);
     return;
   }
   Transfer* transfer = acquire(detail::transfer_kind(options_.http2, request.url));

@@ -5,21 +5,23 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string>
 
 #include <curl/curl.h>
 
-#include "http/plain_target.hpp"
 #include "http/request.hpp"
 
 namespace http::detail {
 
 using Clock = std::chrono::steady_clock;
 
+// For the texts of timeouts and failed connects, which count whole milliseconds as libcurl's do.
+inline long long milliseconds_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
 struct Exchange {
   std::uint64_t tag = 0;
-  std::shared_ptr<const PlainTarget> target;
   std::string wire;      // the whole request as sent: head and body
   bool no_body = false;  // the answer to HEAD has none, whatever its headers say
   Clock::time_point started{};

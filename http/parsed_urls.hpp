@@ -9,11 +9,10 @@
 
 #include <curl/curl.h>
 
+#include "http/curl_url.hpp"
+
 namespace http::detail {
 
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
 using SharedUrl = std::shared_ptr<CURLU>;
 
 // libcurl parses a CURLOPT_URL string again for every request (about a twentieth of the client's work per

@@ -18,10 +18,6 @@ constexpr std::size_t kKeptWireBytes = 64 * 1024;
 // libcurl's limit for connecting when none is given.
 constexpr std::chrono::milliseconds kDefaultConnectTimeout{300'000};
 
-long long milliseconds_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
 }  // namespace
 
 PlainClient::PlainClient(uv_loop_t* loop, PlainClientOptions options, Completion on_complete)
@@ -48,7 +44,7 @@ PlainClient::~PlainClient() {
     connection->close();
 }
 
-void PlainClient::send(Request&& request, std::uint64_t tag, std::shared_ptr<const PlainTarget> target) {
+void PlainClient::send(Request&& request, std::uint64_t tag, const PlainTarget& target) {
   Exchange* exchange = take_spare();
   const Clock::time_point now = Clock::now();
   exchange->tag = tag;
@@ -59,10 +55,9 @@ void PlainClient::send(Request&& request, std::uint64_t tag, std::shared_ptr<con
       request.connect_timeout.count() > 0 ? request.connect_timeout : kDefaultConnectTimeout;
   exchange->no_body = request.method == "HEAD";
   exchange->resent = false;
-  write_request(request, *target, exchange->wire);
-  exchange->target = std::move(target);
+  write_request(request, target, exchange->wire);
   ++in_flight_;
-  Origin& origin = origin_for(*exchange->target);
+  Origin& origin = origin_for(target);
   origin.queue.push_back(exchange);
   in_send_ = true;
   pump(origin);
@@ -394,7 +389,6 @@ bool PlainClient::run_completions() {
 }
 
 void PlainClient::recycle(Exchange& exchange) {
-  exchange.target.reset();
   if (exchange.wire.capacity() > kKeptWireBytes) exchange.wire = std::string();
   exchange.response.status = 0;
   exchange.response.transport_error = 0;

@@ -47,7 +47,7 @@ class PlainClient final : private ConnectionOwner {
   PlainClient(const PlainClient&) = delete;
   PlainClient& operator=(const PlainClient&) = delete;
 
-  void send(Request&& request, std::uint64_t tag, std::shared_ptr<const PlainTarget> target);
+  void send(Request&& request, std::uint64_t tag, const PlainTarget& target);
   // Completes every exchange in flight with "aborted". False if a completion destroyed the client.
   [[nodiscard]] bool abort_all();
   std::size_t in_flight() const { return in_flight_; }

@@ -2,18 +2,13 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <string_view>
 
+#include "http/text.hpp"
+
 namespace http::detail {
 namespace {
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
-}
 
 // The headers added unless the request's own lines name them.
 enum Added : unsigned { kHost = 1, kAccept = 2, kContentLength = 4, kExpect = 8 };

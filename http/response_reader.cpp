@@ -1,24 +1,11 @@
 #include "http/response_reader.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "http/text.hpp"
 
 namespace http::detail {
 namespace {
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
 
 constexpr std::string_view kHttpPrefix = "HTTP/";
 

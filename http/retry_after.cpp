@@ -7,19 +7,12 @@
 
 #include <curl/curl.h>
 
+#include "http/text.hpp"
+
 namespace http {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string_view trim(std::string_view text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!text.empty() && is_space(text.front()))
-    text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back()))
-    text.remove_suffix(1);
-  return text;
-}
 
 bool all_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -51,7 +44,7 @@ std::optional<milliseconds> parse_http_date(std::string_view text,
 
 std::optional<milliseconds> parse_retry_after(std::string_view value,
                                               std::chrono::system_clock::time_point now) {
-  value = trim(value);
+  value = detail::trim(value);
   if (value.empty()) return std::nullopt;
   // Signs are rejected on purpose: "-5" is not a delay, and curl_getdate must not guess at it either.
   if (all_digits(value)) return parse_delay_seconds(value);

@@ -6,18 +6,13 @@
 
 #include <curl/curl.h>
 
+#include "http/curl_url.hpp"
+
 namespace http {
 namespace {
 
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
-using UrlPtr = std::unique_ptr<CURLU, UrlDeleter>;
-
-struct CurlStringDeleter {
-  void operator()(char* text) const { curl_free(text); }
-};
-using CurlString = std::unique_ptr<char, CurlStringDeleter>;
+using detail::CurlString;
+using detail::UrlPtr;
 
 bool has_space_or_control(std::string_view text) {
   for (char c : text) {
@@ -25,12 +20,6 @@ bool has_space_or_control(std::string_view text) {
     if (byte <= 0x20 || byte == 0x7f) return true;
   }
   return false;
-}
-
-CurlString get_part(CURLU* url, CURLUPart part, CURLUcode& rc) {
-  char* text = nullptr;
-  rc = curl_url_get(url, part, &text, 0);
-  return CurlString(rc == CURLUE_OK ? text : nullptr);
 }
 
 }  // namespace
@@ -45,12 +34,12 @@ std::string check_http_url(std::string_view url) {
   if (CURLUcode rc = curl_url_set(parsed.get(), CURLUPART_URL, text.c_str(), 0); rc != CURLUE_OK)
     return std::string("not a valid absolute URL: ") + curl_url_strerror(rc);
   CURLUcode rc = CURLUE_OK;
-  const CurlString scheme = get_part(parsed.get(), CURLUPART_SCHEME, rc);
+  const CurlString scheme = detail::url_part(parsed.get(), CURLUPART_SCHEME, &rc);
   if (!scheme) return std::string("the URL has no scheme: ") + curl_url_strerror(rc);
   const std::string_view scheme_text(scheme.get());
   if (scheme_text != "http" && scheme_text != "https")
     return "the scheme must be http or https, not " + std::string(scheme_text);
-  const CurlString host = get_part(parsed.get(), CURLUPART_HOST, rc);
+  const CurlString host = detail::url_part(parsed.get(), CURLUPART_HOST, &rc);
   if (!host || *host == '\0') return "the URL has no host";
   return "";
 }
