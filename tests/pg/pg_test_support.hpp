@@ -17,14 +17,15 @@ namespace pgtest {
 using namespace std::chrono_literals;
 
 // Runs the loop one iteration at a time until `condition()` holds or `timeout` passes. A guard timer wakes
-// uv_run at the deadline, so a loop with nothing to do cannot block past it.
+// uv_run at the deadline, so a loop with nothing to do cannot block past it. The guard's firing is the
+// deadline: libuv's clock may run that timer a little before the steady clock reaches it.
 template <typename Condition>
 bool run_until(uv_loop_t* loop, Condition condition, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  loop::Timer guard(loop, [] {});
+  bool expired = false;
+  loop::Timer guard(loop, [&expired] { expired = true; });
   guard.start(timeout);
   while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    if (expired) return condition();
     uv_run(loop, UV_RUN_ONCE);
   }
   return true;
