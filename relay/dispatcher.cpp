@@ -23,17 +23,22 @@ constexpr int kSweepBatch = 1000;
 constexpr milliseconds kSummaryInterval{60'000};
 // After --shutdown-timeout, how long the relay still tries to record outcomes before giving up on them.
 constexpr milliseconds kFinalGrace{5'000};
-// The wake-up flag (sql/triggers/notify.sql): how long writers are told not to notify (renewed while busy),
-// how often a busy relay looks for new rows, and after how long of finding none it goes back to NOTIFY.
-constexpr milliseconds kBusyFlagLease{2'000};
-// Busy mode pays off only while rows come faster than notifications are worth: it is left when a window
-// of kBusyWindow claimed fewer than kBusyMinRows rows (under 400 rows/s), so that a moderate stream is
-// served by NOTIFY with sub-millisecond latency, not by polling. A busy relay's poll is a claim that finds
-// the rows of the last millisecond (~0.3 ms of database time for a few rows): at 2,000 rows/s, 1 ms
-// rather than 2 ms halved the median latency and the p99 (bench: `--only latency`, alternated runs).
-constexpr milliseconds kBusyPoll{1};
+// Busy mode (the wake-up flag, sql/triggers/notify.sql) pays off only while rows come faster than
+// notifications are worth: it is left when a window of kBusyWindow claimed fewer than kBusyMinRows rows
+// (under 400 rows/s), so that a moderate stream is served by NOTIFY with sub-millisecond latency, not by
+// polling.
 constexpr milliseconds kBusyWindow{25};
 constexpr int kBusyMinRows = 10;
+// A busy relay's poll is a claim that finds the rows that came since the last one. Each claim costs the
+// database about the same whatever it finds (~0.3 ms for a few rows), so polls cost a fixed share of the
+// database per second, and the interval trades latency against that share. At 2,000 rows/s, 1 ms rather
+// than 2 ms halved the median latency and the p99 (bench: `--only latency`, alternated runs). Faster
+// streams are where the database runs out of CPU, and there the interval grows by a millisecond per
+// kBusyRowsPerSecondPerMs, up to 5 ms, where each claim carries about 50 rows: with 8 writers at ~11,000
+// inserts/s, 1 ms polls cost the writers 12% of their rate (bench: `--only writers`, alternated runs).
+constexpr milliseconds kBusyPollMin{1};
+constexpr milliseconds kBusyPollMax{5};
+constexpr double kBusyRowsPerSecondPerMs = 2'000;
 // Pause before claiming again after a claim statement failed (not a broken connection).
 constexpr milliseconds kClaimRetryPause{1'000};
 // A claimed row still waiting for a slot is sent only if its lease outlasts its send by this much.
@@ -58,6 +63,18 @@ pg::ConnectionOptions connection_options(const Config& config, const char* role,
     for (const auto& setting : queries::work_session_settings())
       o.session_setup.push_back(setting.set_command());
   }
+  return o;
+}
+
+// The claim session holds the wake-up flag. If the relay's host or its network goes away, the server only
+// lets the session (and the flag) go when TCP says the peer is gone: by default after two hours of silence.
+// Keepalives every second after 5 s of silence, 5 unanswered, bring that to about 10 s. (They do nothing
+// on a Unix socket, where the peer's death is seen at once.)
+pg::ConnectionOptions claim_connection_options(const Config& config) {
+  pg::ConnectionOptions o = connection_options(config, "claim", true);
+  o.session_setup.emplace_back("SET tcp_keepalives_idle = 5");
+  o.session_setup.emplace_back("SET tcp_keepalives_interval = 1");
+  o.session_setup.emplace_back("SET tcp_keepalives_count = 5");
   return o;
 }
 
@@ -92,7 +109,7 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
                 pg::Listener::Events{.on_listening = [this] { wake(); },
                                      .on_lost = nullptr,
                                      .on_notification = [this](pg::Notification&&) { on_notified(); }}),
-      claim_conn_(loop, info, connection_options(config, "claim", true),
+      claim_conn_(loop, info, claim_connection_options(config),
                   pg::ConnectionEvents{
                       .on_ready = [this] { on_claim_connection_ready(); },
                       .on_lost = [this](std::string_view reason) { on_claim_connection_lost(reason); },
@@ -114,6 +131,10 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
       shutdown_timer_(loop, [this] { abandoning_ ? on_final_grace_expired() : on_shutdown_deadline(); }),
       summary_timer_(loop, [this] { log_summary(); }),
       busy_poll_timer_(loop, [this] { wake(); }),
+      busy_flag_(loop, claim_conn_,
+                 BusyFlag::Events{.on_writers_ended = [this] { on_writers_ended(); },
+                                  .on_lowered = [this] { on_busy_flag_lowered(); }}),
+      stop_notify_timer_(loop, [this] { on_stop_notify_deadline(); }),
       schema_retry_timer_(loop,
                           [this] {
                             // A broken connection asks again by itself once it is back (on_ready).
@@ -190,8 +211,8 @@ void Dispatcher::on_schema_checked(pg::Result&& result) {
     sweep();
     return;
   }
-  // A flag left busy by a relay that died (or by this one before its connection broke) would keep writers
-  // from notifying until it expires: clear it, with the handshake, before looking at the table.
+  // Writers that found this relay's flag up on a session that broke may have skipped their NOTIFY: wait
+  // for them before looking at the table (lowering with nothing held only waits).
   go_idle();
 }
 
@@ -206,60 +227,56 @@ void Dispatcher::on_database_lost(std::string_view reason) {
 void Dispatcher::on_claim_connection_lost(std::string_view reason) {
   on_database_lost(reason);
   schema_ok_ = false;
-  // The flag in the database expires by itself; the reconnect clears it (on_schema_checked).
-  busy_flag_ = false;
+  // B goes with the session; the reconnect waits for the writers that saw it (on_schema_checked).
+  busy_ = false;
   busy_poll_timer_.stop();
+  busy_flag_.reset();
+  maybe_finish_stop();
 }
 
 void Dispatcher::on_notified() {
   // Notifications arriving while the relay is already at work mean writers come faster than it goes idle:
   // tell them to stop notifying (each NOTIFY serialises their commits) and poll instead.
-  if (!busy_flag_ && !stopping_ && schema_ok_ && (claiming_ || http_.in_flight() > 0)) raise_busy_flag();
+  if (!busy_ && !stopping_ && schema_ok_ && (claiming_ || http_.in_flight() > 0)) become_busy();
   wake();
 }
 
-void Dispatcher::raise_busy_flag() {
-  spdlog::debug("wake-up flag raised: writers stop notifying while this relay drains");
-  if (!busy_flag_) {
-    busy_window_start_ = Clock::now();
-    busy_window_rows_ = 0;
-  }
-  busy_flag_ = true;
-  busy_flag_until_ = Clock::now() + kBusyFlagLease;
-  claim_conn_.execute(queries::wakeup_busy, {std::to_string(kBusyFlagLease.count())}, [](pg::Result&& r) {
-    if (!r.ok() && !r.connection_failed()) spdlog::error("raising the busy flag failed: {}", r.error());
-  });
+void Dispatcher::become_busy() {
+  busy_ = true;
+  busy_window_start_ = Clock::now();
+  busy_window_rows_ = 0;
+  busy_poll_ = kBusyPollMin;
+  busy_flag_.raise();
 }
 
 void Dispatcher::go_idle() {
-  busy_flag_ = false;
+  busy_ = false;
   busy_poll_timer_.stop();
-  going_idle_ = true;
-  claim_conn_.execute(queries::wakeup_idle, {}, [this](pg::Result&& r) {
-    going_idle_ = false;
-    if (!r.ok()) {
-      if (r.connection_failed()) return;  // the claims after the reconnect look again
-      spdlog::error("clearing the busy flag failed: {}", r.error());
-    } else if (r.rows() == 0 || r.value(0, 0) != "t") {
-      // A writer that may have skipped its NOTIFY is still open: stay busy (the flag is still set) and
-      // try again after the next window, rather than queue for the lock and hold up every new writer.
-      spdlog::debug("wake-up flag kept: a writer that saw it is still open");
-      if (!stopping_) {
-        raise_busy_flag();
-        busy_poll_timer_.start(kBusyPoll);
-      }
-      return;
-    } else {
-      spdlog::debug("wake-up flag cleared: writers notify again");
-    }
-    // Every writer that could have skipped its NOTIFY has committed (or the flag is in an unknown state
-    // and will expire): one more look finds their rows either way.
-    if (sweep_wanted_ || !next_due_) {
-      sweep();
-    } else {
-      wake();
-    }
-  });
+  busy_flag_.lower();
+}
+
+void Dispatcher::on_writers_ended() {
+  // Their rows are committed now. A stopping relay claims nothing more: the others must.
+  if (stopping_) {
+    wake_others_at_stop_ = true;
+    notify_other_relays(nullptr);
+  } else {
+    wake();
+  }
+}
+
+void Dispatcher::on_busy_flag_lowered() {
+  if (stopping_) {
+    stop_notify_timer_.stop();
+    maybe_finish_stop();
+    return;
+  }
+  // Every writer that could have skipped its NOTIFY has committed: one more look finds their rows.
+  if (sweep_wanted_ || !next_due_) {
+    sweep();
+  } else {
+    wake();
+  }
 }
 
 // Counts what a busy relay's claims find; when the stream has thinned out, goes back to notifications.
@@ -267,15 +284,20 @@ void Dispatcher::go_idle() {
 bool Dispatcher::note_busy_progress(int rows) {
   const auto now = Clock::now();
   busy_window_rows_ += rows;
-  if (now - busy_window_start_ >= kBusyWindow) {
+  const auto window = now - busy_window_start_;
+  if (window >= kBusyWindow) {
     if (busy_window_rows_ < kBusyMinRows) {
       go_idle();
       return false;
     }
+    const double per_second = busy_window_rows_ / std::chrono::duration<double>(window).count();
+    busy_poll_ = std::clamp(milliseconds(static_cast<long>(per_second / kBusyRowsPerSecondPerMs)),
+                            kBusyPollMin, kBusyPollMax);
     busy_window_start_ = now;
     busy_window_rows_ = 0;
+    // Another relay held the flag when this one turned busy; it may have let go since.
+    if (busy_flag_.state() == BusyFlag::State::down) busy_flag_.raise();
   }
-  if (busy_flag_until_ - now < kBusyFlagLease / 2) raise_busy_flag();
   return true;
 }
 
@@ -347,7 +369,7 @@ void Dispatcher::maybe_claim() {
     sweep();
     return;
   }
-  if (stopping_ || !schema_ok_ || claiming_ || sweeping_ || going_idle_ || !want_claim_) return;
+  if (stopping_ || !schema_ok_ || claiming_ || sweeping_ || !want_claim_) return;
   const int room = claim_room();
   if (room <= 0) return;
   // An idle relay claims at once, for latency. While requests are in flight, it waits until a quarter of
@@ -468,8 +490,8 @@ void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wa
     want_claim_ = false;
     drain_exhausted_ = true;
     // Writers do not notify a busy relay, so it must come back by itself.
-    if (busy_flag_ && !stopping_ && note_busy_progress(rows)) busy_poll_timer_.start(kBusyPoll);
-  } else if (busy_flag_ && !stopping_) {
+    if (busy_ && !stopping_ && note_busy_progress(rows)) busy_poll_timer_.start(busy_poll_);
+  } else if (busy_ && !stopping_) {
     note_busy_progress(rows);
   }
   maybe_claim();
@@ -563,7 +585,7 @@ void Dispatcher::on_recorded(const OutcomeWriter::Recorded& recorded) {
   // The next message of that ordering key is claimable now. A stopping relay will not claim it, so it
   // tells the others before it goes (see finish_stop).
   if (stopping_) {
-    unblocked_while_stopping_ = true;
+    wake_others_at_stop_ = true;
   } else {
     wake();
   }
@@ -578,7 +600,14 @@ void Dispatcher::stop() {
              {{"in_flight", http_.in_flight()}, {"shutdown_timeout_ms", config_.shutdown_timeout.count()}});
   sweep_timer_.stop();
   summary_timer_.stop();
+  busy_ = false;
   busy_poll_timer_.stop();
+  // This relay claims nothing more: writers must notify the others from now on. Those that skipped their
+  // NOTIFY because of its flag are waited for meanwhile, and the others woken for their rows at the end.
+  if (busy_flag_.state() != BusyFlag::State::down) {
+    wake_others_at_stop_ = true;
+    busy_flag_.lower();
+  }
   listener_.close();
   shutdown_timer_.start(config_.shutdown_timeout);
   dispatch_claimed();  // gives back every claimed row still waiting for a slot
@@ -609,27 +638,40 @@ void Dispatcher::on_final_grace_expired() {
 void Dispatcher::maybe_finish_stop() {
   if (!stopping_ || stopped_) return;
   if (claiming_ || claimed_waiting() > 0 || http_.in_flight() > 0 || !writer_.idle()) return;
+  // Every request is over; what is left is the wait for the writers that skipped their NOTIFY because of
+  // this relay's flag, with a deadline of its own.
+  if (busy_flag_.state() != BusyFlag::State::down) {
+    shutdown_timer_.stop();
+    if (!stop_notify_timer_.armed()) stop_notify_timer_.start(kFinalGrace);
+    return;
+  }
   stopped_ = true;
   shutdown_timer_.stop();
+  stop_notify_timer_.stop();
   // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
   if (!claim_conn_.idle()) return finish_stop();
-  // Writers must notify again once this relay is gone, and the rows of those that skipped their NOTIFY
-  // while it was busy must reach another relay now, not at its next sweep.
-  const bool was_busy = busy_flag_;
-  if (busy_flag_) {
-    busy_flag_ = false;
-    claim_conn_.execute(queries::wakeup_release, {}, [](pg::Result&& r) {
-      if (!r.ok()) spdlog::warn("could not clear the busy flag: {}", r.error());
-    });
-  }
-  if (!unblocked_while_stopping_ && !was_busy) {
+  if (!wake_others_at_stop_) {
     claim_conn_.execute("SELECT 1", {}, [this](pg::Result&&) { finish_stop(); });
     return;
   }
-  claim_conn_.execute("SELECT pg_notify($1, '')", {config_.channel}, [this](pg::Result&& r) {
-    if (!r.ok()) spdlog::warn("could not wake the other relays: {}", r.error());
-    finish_stop();
-  });
+  notify_other_relays([this] { finish_stop(); });
+}
+
+void Dispatcher::on_stop_notify_deadline() {
+  log::event(spdlog::level::warn, "writers still open at exit",
+             {{"detail",
+               "they may have skipped their NOTIFY while this relay was busy; the other relays find their "
+               "rows at their next sweep"}});
+  busy_flag_.reset();
+  maybe_finish_stop();
+}
+
+void Dispatcher::notify_other_relays(std::function<void()> then) {
+  claim_conn_.execute("SELECT pg_notify($1, '')", {config_.channel},
+                      [then = std::move(then)](pg::Result&& r) {
+                        if (!r.ok()) spdlog::warn("could not wake the other relays: {}", r.error());
+                        if (then) then();
+                      });
 }
 
 void Dispatcher::maybe_finish_drain() {

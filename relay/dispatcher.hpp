@@ -14,6 +14,7 @@
 #include "loop/timer.hpp"
 #include "pg/connection.hpp"
 #include "pg/listener.hpp"
+#include "relay/busy_flag.hpp"
 #include "relay/config.hpp"
 #include "relay/message.hpp"
 #include "relay/outcome_writer.hpp"
@@ -78,10 +79,12 @@ class Dispatcher {
   void on_claim_connection_lost(std::string_view reason);
   void on_database_lost(std::string_view reason);
   void on_notified();
-  // The wake-up flag: see sql/triggers/notify.sql.
-  void raise_busy_flag();
+  // Busy mode: polling, with the wake-up flag up (see relay/busy_flag.hpp).
+  void become_busy();
   void go_idle();
   bool note_busy_progress(int rows);
+  void on_writers_ended();
+  void on_busy_flag_lowered();
   void on_schema_checked(pg::Result&& result);
   void wake();
   // The sweep: due retries and expired leases back to pending; learns when the next one is due.
@@ -115,6 +118,8 @@ class Dispatcher {
   // Shutdown.
   void on_shutdown_deadline();
   void on_final_grace_expired();
+  void on_stop_notify_deadline();
+  void notify_other_relays(std::function<void()> then);
   void maybe_finish_stop();
   void maybe_finish_drain();
   void finish_stop();
@@ -136,6 +141,8 @@ class Dispatcher {
   loop::Timer shutdown_timer_;
   loop::Timer summary_timer_;
   loop::Timer busy_poll_timer_;
+  BusyFlag busy_flag_;
+  loop::Timer stop_notify_timer_;
   loop::Timer schema_retry_timer_;
 
   std::vector<Slot> slots_;
@@ -153,11 +160,10 @@ class Dispatcher {
   bool sweeping_ = false;
   bool sweep_wanted_ = false;
   bool want_claim_ = false;
-  bool busy_flag_ = false;   // writers were told this relay drains without notifications
-  bool going_idle_ = false;  // the handshake that clears the flag is running; claims wait for it
-  std::chrono::steady_clock::time_point busy_flag_until_;
+  bool busy_ = false;  // polling for rows, rather than waiting for notifications
   std::chrono::steady_clock::time_point busy_window_start_;
   int busy_window_rows_ = 0;
+  std::chrono::milliseconds busy_poll_{};
   std::uint64_t wakes_ = 0;  // notifications and other reasons to look at the table, counted
   std::optional<std::chrono::steady_clock::time_point> next_due_;
   std::optional<std::chrono::steady_clock::time_point> due_noted_while_sweeping_;
@@ -169,7 +175,9 @@ class Dispatcher {
   bool stopped_ = false;
   bool stopped_cleanly_ = true;
   bool ready_reported_ = false;
-  bool unblocked_while_stopping_ = false;
+  // Rows became claimable while stopping (a writer that skipped its NOTIFY ended, an ordering key's next
+  // message was unblocked): the other relays must be told before this one goes.
+  bool wake_others_at_stop_ = false;
   Counters counters_;
   Counters last_summary_;
 };

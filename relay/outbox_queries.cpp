@@ -17,8 +17,7 @@ namespace {
 // per batch after a few thousand rows, growing with the table), or (planned with a few rows pending) a sort
 // of every pending row for each claim.
 // The planner settings below leave it only the paths that stay cheap at any size; no work statement on
-// outbox.messages needs a sequential scan, a sort or a nested-loop join (the one-row flag table is still
-// scanned: the settings only make other paths look cheaper).
+// outbox.messages needs a sequential scan, a sort or a nested-loop join.
 constexpr SessionSetting kWorkSessionSettings[] = {
     // The relay's own transactions (claims, outcomes, sweeps) do not wait for their WAL flush: that wait
     // is most of a claim's time on a real disk (~4 ms of ~4.3 ms measured here). Losing one of them in a
@@ -30,7 +29,7 @@ constexpr SessionSetting kWorkSessionSettings[] = {
     {"statement_timeout", "30s"},
     {"plan_cache_mode", "force_generic_plan"},
     // Also needed with the settings below: a path they rule out is costed at ~1e10, far above the JIT
-    // thresholds, so the flag table's updates would otherwise be compiled.
+    // thresholds, so a statement left with only such a path would be compiled.
     {"jit", "off"},
     {"enable_seqscan", "off"},
     {"enable_sort", "off"},
@@ -141,35 +140,27 @@ SELECT (SELECT max(version) FROM outbox.schema_migrations),
          WHERE t.tgrelid = 'outbox.messages'::regclass AND t.tgname = 'messages_notify_insert')
 )sql"};
 
-// The wake-up handshake of sql/triggers/notify.sql, the relay's half. The advisory key is the one the
-// trigger takes shared.
-const pg::PreparedStatement wakeup_busy{"outbox_wakeup_busy", R"sql(
-UPDATE outbox.relay_wakeup
-   SET busy_until = greatest(busy_until, clock_timestamp() + $1::bigint * interval '1 millisecond')
+// The wake-up flag of sql/triggers/notify.sql, the relay's half. B is the key that the triggers' WHEN
+// clauses try shared.
+const pg::PreparedStatement busy_flag_take{"outbox_busy_flag_take", R"sql(
+SELECT pg_try_advisory_lock(-2025047403911557836)
 )sql"};
 
-// Going idle while running: only when no writer that may have skipped its NOTIFY is still open (the lock is
-// free), and then the flag is cleared under the lock, so that writers arriving meanwhile wait for the
-// commit and read the cleared flag. Never waits in the lock queue: a waiting exclusive request would hold
-// back every new writer behind one long writer transaction. Returns whether the flag was cleared; when not,
-// the relay stays busy and tries again later.
-const pg::PreparedStatement wakeup_idle{"outbox_wakeup_idle", R"sql(
-WITH locked AS (
-  SELECT pg_try_advisory_xact_lock(-2025047403911557836) AS got
-), cleared AS (
-  UPDATE outbox.relay_wakeup SET busy_until = NULL WHERE (SELECT got FROM locked) RETURNING 1
-)
-SELECT got FROM locked
+const pg::PreparedStatement busy_flag_release{"outbox_busy_flag_release", R"sql(
+SELECT pg_advisory_unlock(-2025047403911557836)
 )sql"};
 
-// Leaving for good (graceful stop): the flag must go whatever the writers are doing, so this one clears it
-// first and then waits for the writers that read it set; the NOTIFY sent afterwards wakes the other relays
-// for their rows.
-const pg::PreparedStatement wakeup_release{"outbox_wakeup_release", R"sql(
-WITH cleared AS (
-  UPDATE outbox.relay_wakeup SET busy_until = NULL RETURNING 1
-)
-SELECT pg_advisory_xact_lock(-2025047403911557836) FROM cleared
+// pg_locks shows fast-path locks too, and a writer takes ROW EXCLUSIVE before its trigger asks for B. A
+// prepared transaction (pid NULL) counts: its trigger has run, its row is not visible yet.
+const pg::PreparedStatement open_writers{"outbox_open_writers", R"sql(
+SELECT count(*), coalesce(array_agg(virtualtransaction), '{}')
+  FROM pg_locks
+ WHERE locktype = 'relation'
+   AND relation = 'outbox.messages'::regclass
+   AND mode = 'RowExclusiveLock'
+   AND granted
+   AND pid IS DISTINCT FROM pg_backend_pid()
+   AND ($1::text[] IS NULL OR virtualtransaction = ANY ($1::text[]))
 )sql"};
 
 }  // namespace relay::queries

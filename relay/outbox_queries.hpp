@@ -57,11 +57,14 @@ extern const pg::PreparedStatement complete;
 // is missing.
 extern const pg::PreparedStatement schema_check;
 
-// Tells writers that a relay is draining the table and needs no NOTIFY for the next $1 milliseconds.
-extern const pg::PreparedStatement wakeup_busy;
-// Tells writers to notify again, and waits until every writer that may have read "busy" has committed:
-// a claim after this sees all their rows (see sql/triggers/notify.sql).
-extern const pg::PreparedStatement wakeup_idle;
-extern const pg::PreparedStatement wakeup_release;
+// The wake-up flag (sql/triggers/notify.sql): advisory lock B, held exclusively on the claim session while
+// the relay is busy. Take tries (never waits) and answers whether it got B; release answers whether B was
+// held.
+extern const pg::PreparedStatement busy_flag_take;
+extern const pg::PreparedStatement busy_flag_release;
+// The transactions of other sessions that hold ROW EXCLUSIVE on outbox.messages, that is the writers still
+// open: (count, their virtual transaction ids as a text array). Given an earlier array as $1, only those of
+// it still open; given NULL, all.
+extern const pg::PreparedStatement open_writers;
 
 }  // namespace relay::queries

@@ -4,18 +4,28 @@
 -- NOTIFY is not free for the application: every committing transaction that notified takes one
 -- database-wide lock from before its commit until after its commit record is flushed, so such commits
 -- cannot be grouped and concurrent writers queue behind one another. So a writer notifies only when no
--- relay says it is busy (outbox.relay_wakeup.busy_until in the future): a busy relay keeps claiming
--- without being told. The handshake that keeps this from ever losing a wake-up:
---   writer: takes the shared advisory lock W (until its commit), then reads busy_until;
---   relay, going from busy to idle: in one transaction, tries to take W exclusively and, only if it got
---     it, clears busy_until; then claims once more. Not getting W (a writer that may have read "busy" is
---     still open), it stays busy and tries again later, rather than queue for W ahead of new writers.
---   relay, stopping: clears busy_until, then waits for W exclusively, then NOTIFYs the other relays.
--- A writer that took W first is over by the time the relay holds W (so the relay's last claim sees its
--- row); a writer that comes later waits for the relay's commit and then reads busy_until cleared (so it
--- notifies). W is hashtextextended('outbox-relay wakeup', 0); relay/outbox_queries.cpp uses the same key.
--- A snapshot older than the relay's flip could still read "busy", so transactions that do not take a new
--- snapshot per statement (REPEATABLE READ, SERIALIZABLE) always notify.
+-- relay is busy: a busy relay claims every few milliseconds without being told. The flag is an advisory
+-- lock, B, that a busy relay holds exclusively on its claim session. The triggers' WHEN clauses read it: a
+-- try at B shared, given back at once when taken. No table, no snapshot, nothing held until commit (so a
+-- relay about to turn busy is kept waiting by nobody), and no plpgsql call at all when the answer is
+-- "busy". The test is spelled out in each WHEN clause: in a SQL function, PostgreSQL would parse the
+-- function's body again for every INSERT statement, which cost 8 writers 10% of their rate (the test itself
+-- costs them about 1%).
+--
+-- The handshake that keeps this from ever losing a wake-up:
+--   writer: inserts (so it holds ROW EXCLUSIVE on outbox.messages until it ends), then tries B;
+--   relay, going from busy to idle (or stopping): releases B, then lists the transactions that hold
+--     ROW EXCLUSIVE on outbox.messages (pg_locks) and waits until each of them has ended; only then does
+--     its last claim (or, when stopping, its NOTIFY to the other relays) go out.
+-- A writer that found B held took its table lock before that, and so is on the list or already over when
+-- the relay reads it: the last claim sees its row. A writer that tries B after the release gets it and
+-- notifies. Nothing here depends on a snapshot, so every isolation level works the same. The relay never
+-- queues for a lock: it takes B with a try (failing only while another relay holds it), and it waits for
+-- writers by looking at pg_locks, not by a lock request that new writers would have to queue behind.
+-- A relay that dies gives B back with its session; one that vanishes without closing its connection holds
+-- it until the server's TCP keepalive gives the session up (the relay asks for about 10 s), and meanwhile
+-- rows reach the other relays at their sweep.
+-- B is hashtextextended('outbox-relay wakeup', 0); relay/outbox_queries.cpp uses the same key.
 --
 -- Re-runnable: `outbox-relay migrate` applies this file after the migrations, every time, with the channel
 -- in the setting outbox_relay.channel (default 'outbox'). By hand:
@@ -23,16 +33,7 @@
 
 CREATE OR REPLACE FUNCTION outbox.notify_relay() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-  busy_until timestamptz;
 BEGIN
-  IF current_setting('transaction_isolation') = 'read committed' THEN
-    PERFORM pg_advisory_xact_lock_shared(-2025047403911557836);
-    SELECT w.busy_until INTO busy_until FROM outbox.relay_wakeup AS w;
-    IF busy_until > clock_timestamp() THEN
-      RETURN NULL;
-    END IF;
-  END IF;
   PERFORM pg_notify(TG_ARGV[0], '');
   RETURN NULL;
 END
@@ -41,13 +42,17 @@ $$;
 DO $$
 DECLARE
   channel text := coalesce(nullif(current_setting('outbox_relay.channel', true), ''), 'outbox');
+  -- True when no relay holds B, that is when this writer must notify. Session-level, and given back at once.
+  no_relay_busy text :=
+    'pg_try_advisory_lock_shared(-2025047403911557836) AND pg_advisory_unlock_shared(-2025047403911557836)';
 BEGIN
   -- Replacing a trigger locks the table against every writer; do it only when something changes.
   IF (SELECT count(*) FROM pg_trigger
        WHERE tgrelid = 'outbox.messages'::regclass
          AND tgname IN ('messages_notify_insert', 'messages_notify_pending')
          AND tgfoid = 'outbox.notify_relay()'::regprocedure
-         AND tgargs = convert_to(channel, 'UTF8') || '\x00'::bytea) = 2 THEN
+         AND tgargs = convert_to(channel, 'UTF8') || '\x00'::bytea
+         AND pg_get_triggerdef(oid) LIKE '%WHEN (%pg_advisory_unlock_shared(''-2025047403911557836''%') = 2 THEN
     RETURN;
   END IF;
 
@@ -57,15 +62,15 @@ BEGIN
   -- Once per INSERT statement, however many rows it adds: one notification per transaction is enough.
   EXECUTE format(
     'CREATE TRIGGER messages_notify_insert AFTER INSERT ON outbox.messages '
-    'FOR EACH STATEMENT EXECUTE FUNCTION outbox.notify_relay(%L)', channel);
+    'FOR EACH STATEMENT WHEN (%s) EXECUTE FUNCTION outbox.notify_relay(%L)', no_relay_busy, channel);
 
   -- Rows put back to pending (a retry that came due, an expired lease, a replay, a relay giving back its
-  -- leases at shutdown) must wake the others too. A row trigger with a WHEN clause costs nothing for the
-  -- relay's own claims and completions, which never set pending; PostgreSQL folds the identical
-  -- notifications of one transaction into one.
+  -- leases at shutdown) must wake the others too. The status test comes first, so the relay's own claims
+  -- and completions, which never set pending, cost nothing; PostgreSQL folds the identical notifications
+  -- of one transaction into one.
   EXECUTE format(
     'CREATE TRIGGER messages_notify_pending AFTER UPDATE OF status ON outbox.messages '
-    'FOR EACH ROW WHEN (NEW.status = ''pending'' AND OLD.status IS DISTINCT FROM ''pending'') '
-    'EXECUTE FUNCTION outbox.notify_relay(%L)', channel);
+    'FOR EACH ROW WHEN (NEW.status = ''pending'' AND OLD.status IS DISTINCT FROM ''pending'' AND %s) '
+    'EXECUTE FUNCTION outbox.notify_relay(%L)', no_relay_busy, channel);
 END
 $$;

@@ -1,6 +1,7 @@
-// The wake-up handshake (sql/triggers/notify.sql): writers skip NOTIFY while a relay says it is busy, and no
-// row may ever wait for the safety sweep because of it. Every relay here sweeps only once a minute, so a
-// lost wake-up shows up as a timeout.
+// The wake-up handshake (sql/triggers/notify.sql): writers skip NOTIFY while a relay holds the busy flag,
+// and no row may ever wait for the safety sweep because of it. Every relay here sweeps only once a minute,
+// so a lost wake-up shows up as a timeout. relay/busy_flag.hpp's own tests (tests/relay) check the
+// handshake step by step; these run the real binary.
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -14,12 +15,63 @@ using namespace testkit;
 
 namespace {
 
+// What the triggers' WHEN clauses ask (sql/triggers/notify.sql): true when no relay holds the busy flag.
+constexpr const char* kFlagDown =
+    "SELECT pg_try_advisory_lock_shared(-2025047403911557836) AND "
+    "pg_advisory_unlock_shared(-2025047403911557836)";
+
 std::size_t occurrences(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
   for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
     ++n;
   return n;
 }
+
+// A steady stream of single-row transactions, fast enough to keep a relay polling (busy mode is for 400
+// transactions/s and more), until stopped or for at most 20 s.
+class Stream {
+ public:
+  explicit Stream(const std::string& url)
+      : thread_([this, url] {
+          pg::Session session(pg::ConnInfo::parse(url), "stream");
+          const auto until = std::chrono::steady_clock::now() + 20s;
+          while (!stop_ && std::chrono::steady_clock::now() < until) {
+            if (session.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('stream', '{}')").ok())
+              ++rows_;
+          }
+        }) {}
+  ~Stream() { stop(); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  int stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return rows_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> rows_{0};
+  std::thread thread_;
+};
+
+// A transaction that inserted a row and stays open until commit().
+class OpenWriter {
+ public:
+  explicit OpenWriter(const std::string& url) : session_(pg::ConnInfo::parse(url), "open-writer") {
+    REQUIRE(session_.exec("BEGIN").ok());
+    id_ = std::string(
+        session_.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('open', '{}') RETURNING id::text")
+            .value(0, 0));
+  }
+  void commit() { REQUIRE(session_.exec("COMMIT").ok()); }
+  const std::string& id() const { return id_; }
+
+ private:
+  pg::Session session_;
+  std::string id_;
+};
 
 }  // namespace
 
@@ -79,111 +131,116 @@ TEST_CASE("writers in random bursts while the relay flips between busy and idle:
   CHECK(f.sink.request_count() == static_cast<std::size_t>(total));
   // The test only proves something if the relay did flip.
   const std::string log = relay->err();
-  CHECK(occurrences(log, "wake-up flag raised") >= 1);
-  INFO(occurrences(log, "wake-up flag raised")
-       << " raised (or renewed), " << occurrences(log, "wake-up flag kept") << " kept");
-  CHECK(occurrences(log, "wake-up flag cleared") >= 4);
+  INFO(occurrences(log, "wake-up flag raising -> up")
+       << " raised, " << occurrences(log, "waiting for") << " waits for open writers");
+  CHECK(occurrences(log, "wake-up flag raising -> up") >= 4);
+  CHECK(occurrences(log, "wake-up flag lowering -> down") >= 4);
 }
 
 TEST_CASE("a busy relay finds rows inserted without a NOTIFY by itself, promptly") {
   RelayFixture f;
   auto relay = f.start_relay({"--log-level", "debug"});
   REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-  // A steady stream of single-row transactions, fast enough to keep the relay polling (busy mode is for
-  // 400 transactions/s and more), for at most 20 s.
-  std::atomic<bool> stop{false};
-  std::atomic<int> streamed{0};
-  std::thread stream([&] {
-    pg::Session session(pg::ConnInfo::parse(f.pg.url()), "stream");
-    const auto until = std::chrono::steady_clock::now() + 20s;
-    while (!stop && std::chrono::steady_clock::now() < until) {
-      if (session.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('stream', '{}')").ok())
-        ++streamed;
-    }
-  });
+  Stream stream(f.pg.url());
   // The relay raised the flag: from now on writers skip their NOTIFY.
-  const bool busy = wait_until(
-      [&] { return f.scalar("SELECT busy_until > clock_timestamp() FROM outbox.relay_wakeup") == "t"; }, 10s);
+  const bool busy = wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s);
   const auto inserted = std::chrono::steady_clock::now();
   const auto marker =
       f.scalar("INSERT INTO outbox.messages (topic, payload) VALUES ('marker', '{}') RETURNING id::text");
   const bool marker_sent = f.wait_count("id = " + marker + " AND status = 'sent'", 1, 10s);
   const auto found_after = std::chrono::steady_clock::now() - inserted;
-  stop = true;
-  stream.join();
+  const int streamed = stream.stop();
   REQUIRE_WITH_LOG(busy, *relay);
   REQUIRE_WITH_LOG(marker_sent, *relay);
-  // Found by the busy relay's own polling, well before the flag would have expired (2 s) and long before
-  // the sweep (1 min).
+  // Found by the busy relay's own polling, long before the sweep (1 min).
   CHECK(found_after < 1s);
-  INFO("streamed " << streamed.load() << " rows");
-  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", streamed.load() + 1, 30s), *relay);
+  INFO("streamed " << streamed << " rows");
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", streamed + 1, 30s), *relay);
+  // The stream is over: the relay goes back to notifications.
+  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
 }
 
-TEST_CASE("a REPEATABLE READ writer notifies even when the flag says busy") {
+TEST_CASE("a writer open across the switch to idle: nobody waits for it, and its row goes as it commits") {
   RelayFixture f;
-  auto relay = f.start_relay();
-  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-  // As if a relay were draining: READ COMMITTED writers would now skip their NOTIFY.
-  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = now() + interval '1 hour'");
-  const auto info = pg::ConnInfo::parse(f.pg.url());
-  pg::Session session(info, "rr-writer");
-  REQUIRE(session.exec("BEGIN ISOLATION LEVEL REPEATABLE READ").ok());
-  REQUIRE(session.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('rr', '{}')").ok());
-  REQUIRE(session.exec("COMMIT").ok());
-  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 5s), *relay);
-}
-
-TEST_CASE("a stale busy flag: a new relay clears it first, and an expired one lets writers notify again") {
-  RelayFixture f;
-  // As left by a relay killed while busy.
-  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = now() + interval '1 hour'");
-  auto relay = f.start_relay();
-  REQUIRE_WITH_LOG(
-      wait_until([&] { return f.scalar("SELECT busy_until IS NULL FROM outbox.relay_wakeup") == "t"; }, 20s),
-      *relay);
-  f.insert_messages(1);
-  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 5s), *relay);
-
-  // A flag that nobody renews stops holding writers back when it expires. First the relay must be idle
-  // again: the notification may have arrived while it was still claiming, which makes it busy for a
-  // moment, and a busy relay renews the flag and then clears it.
-  REQUIRE_WITH_LOG(
-      wait_until([&] { return f.scalar("SELECT busy_until IS NULL FROM outbox.relay_wakeup") == "t"; }, 20s),
-      *relay);
-  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = clock_timestamp() + interval '300 milliseconds'");
-  REQUIRE(wait_until(
-      [&] { return f.scalar("SELECT busy_until < clock_timestamp() FROM outbox.relay_wakeup") == "t"; }, 5s));
-  f.insert_messages(1);
-  REQUIRE_WITH_LOG(f.sink.wait_for_requests(2, 5s), *relay);
-}
-
-TEST_CASE("a writer left open never makes other writers wait for the relay's switch to idle") {
-  RelayFixture f;
-  const auto info = pg::ConnInfo::parse(f.pg.url());
-  // An application transaction that inserted and stays open: it holds the trigger's shared lock.
-  pg::Session open_writer(info, "open-writer");
-  REQUIRE(open_writer.exec("BEGIN").ok());
-  REQUIRE(open_writer.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('open', '{}')").ok());
-  // As if a relay had been busy: the relay that starts now must clear the flag, but cannot while a writer
-  // that may have read it is open. It stays busy instead of queueing for the lock.
-  f.pg.exec("UPDATE outbox.relay_wakeup SET busy_until = now() + interval '1 hour'");
   auto relay = f.start_relay({"--log-level", "debug"});
-  REQUIRE_WITH_LOG(relay->wait_for_err("wake-up flag kept", 20s), *relay);
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  Stream stream(f.pg.url());
+  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
+  // Inserted while the flag is up, so without a NOTIFY, and still open when the relay goes idle.
+  OpenWriter open(f.pg.url());
+  const int streamed = stream.stop();
+  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", streamed, 30s), *relay);
 
-  // Another writer goes straight through: nobody waits in the lock queue ahead of it.
-  pg::Session writer(info, "writer");
+  // Another writer goes straight through while the relay waits for the open one, and notifies.
+  pg::Session writer(pg::ConnInfo::parse(f.pg.url()), "writer");
   REQUIRE(writer.exec("SET statement_timeout = '3s'").ok());
   const auto started = std::chrono::steady_clock::now();
   auto inserted = writer.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('next', '{}')");
   INFO(inserted.error());
   REQUIRE(inserted.ok());
   CHECK(std::chrono::steady_clock::now() - started < 1s);
-  // The busy relay finds that row by itself, and the open one once it commits; then it goes idle.
-  REQUIRE_WITH_LOG(f.sink.wait_for_requests(1, 10s), *relay);
-  REQUIRE(open_writer.exec("COMMIT").ok());
-  REQUIRE_WITH_LOG(f.sink.wait_for_requests(2, 10s), *relay);
-  REQUIRE_WITH_LOG(
-      wait_until([&] { return f.scalar("SELECT busy_until IS NULL FROM outbox.relay_wakeup") == "t"; }, 10s),
-      *relay);
+  REQUIRE_WITH_LOG(f.wait_count("topic = 'next' AND status = 'sent'", 1, 10s), *relay);
+
+  // The open writer's row is found once it commits: the relay was waiting for exactly that.
+  const auto committed = std::chrono::steady_clock::now();
+  open.commit();
+  REQUIRE_WITH_LOG(f.wait_count("id = " + open.id() + " AND status = 'sent'", 1, 10s), *relay);
+  CHECK(std::chrono::steady_clock::now() - committed < 2s);
+  CHECK(relay->err().find("waiting for") != std::string::npos);
+}
+
+TEST_CASE("a relay killed while busy: its flag goes with its session, and writers notify again") {
+  RelayFixture f;
+  auto relay = f.start_relay();
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  Stream stream(f.pg.url());
+  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
+  relay->signal(SIGKILL);
+  relay->wait(10s);
+  CHECK(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s));
+  stream.stop();
+
+  // The rows the dead relay had claimed wait for their lease; a new row goes at once.
+  auto next = f.start_relay();
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *next);
+  const auto marker =
+      f.scalar("INSERT INTO outbox.messages (topic, payload) VALUES ('marker', '{}') RETURNING id::text");
+  REQUIRE_WITH_LOG(f.wait_count("id = " + marker + " AND status = 'sent'", 1, 5s), *next);
+}
+
+TEST_CASE(
+    "a relay stopping while busy waits for the writers that skipped their NOTIFY, then wakes the others") {
+  RelayFixture f;
+  auto relay = f.start_relay({"--log-level", "debug"});
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
+  REQUIRE(listener.exec("LISTEN outbox").ok());
+  const auto notified = [&] {
+    bool any = false;
+    PQconsumeInput(listener.get());
+    while (auto* n = PQnotifies(listener.get())) {
+      PQfreemem(n);
+      any = true;
+    }
+    return any;
+  };
+
+  Stream stream(f.pg.url());
+  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
+  OpenWriter open(f.pg.url());
+  // Stopped while still busy: the stream keeps it so until the signal.
+  relay->signal(SIGTERM);
+  REQUIRE_WITH_LOG(relay->wait_for_err("stopping", 10s), *relay);
+  stream.stop();
+  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
+  // The stream's last writers notified by themselves; let those notifications pass.
+  REQUIRE(wait_until([&] { return !notified() && !wait_until(notified, 200ms); }, 5s));
+
+  // The relay is still there, waiting for the open writer; its commit sends no NOTIFY of its own.
+  CHECK_FALSE(relay->wait(0ms).has_value());
+  open.commit();
+  REQUIRE_WITH_LOG(wait_until(notified, 5s), *relay);
+  REQUIRE_WITH_LOG(relay->wait(10s) == 0, *relay);
+  CHECK(relay->err().find("writers still open at exit") == std::string::npos);
 }

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <uv.h>
+
+#include "loop/timer.hpp"
+#include "pg/connection.hpp"
+
+namespace relay {
+
+// This relay's half of the wake-up handshake (sql/triggers/notify.sql). While it holds the flag (advisory
+// lock B, on the claim session), writers skip their NOTIFY, so the relay must look for rows by itself.
+// Lowering the flag releases B and then waits, holding up nobody, until every transaction that was writing
+// to outbox.messages at that moment has ended: a claim after that sees every row whose NOTIFY was skipped.
+//
+//   down --raise--> raising --took B--> up --lower--> lowering --writers ended--> down
+//                           --B held by another relay--> down
+// raise() during lowering abandons the wait: a busy relay finds those rows by polling, and its next
+// lower() waits for whoever is open then. Every transition is logged at debug level.
+class BusyFlag {
+ public:
+  enum class State { down, raising, up, lowering };
+  struct Events {
+    // Some of the writers being waited for ended: their rows are visible now; the wait goes on.
+    std::function<void()> on_writers_ended;
+    // The wait is over: a claim from now on sees the rows of every writer that may have skipped its
+    // NOTIFY because of this relay's flag.
+    std::function<void()> on_lowered;
+  };
+
+  BusyFlag(uv_loop_t* loop, pg::Connection& session, Events events);
+  BusyFlag(const BusyFlag&) = delete;
+  BusyFlag& operator=(const BusyFlag&) = delete;
+
+  // Tries to take B, unless this relay holds it or is taking it. While another relay holds it, writers
+  // skip their NOTIFY because of that one, which will wait for them in turn: this one stays down and may
+  // try again later.
+  void raise();
+  // Releases B (if held) and waits for the writers open at that moment. Also useful with B already gone:
+  // after a reconnect, for the writers that skipped their NOTIFY because of the broken session's B.
+  void lower();
+  // Stops whatever is under way and forgets B: the claim session broke (B goes with it once the server
+  // notices), or a stopping relay gives up waiting.
+  void reset();
+
+  State state() const { return state_; }
+
+ private:
+  void set_state(State next, std::string_view why);
+  void on_taken(pg::Result&& result, std::uint64_t generation);
+  void release_and_wait();
+  void list_writers();
+  void on_writers_listed(pg::Result&& result, std::uint64_t generation);
+
+  pg::Connection& session_;
+  Events events_;
+  loop::Timer recheck_timer_;
+  State state_ = State::down;
+  // Bumped whenever a wait or a take is abandoned, so that the answers of its statements are ignored.
+  std::uint64_t generation_ = 0;
+  bool lower_when_taken_ = false;
+  // The writers still waited for, as the text array that open_writers returns; nullopt lists them all.
+  std::optional<std::string> waiting_for_;
+  std::int64_t writers_left_ = 0;
+  std::chrono::milliseconds recheck_after_{};
+};
+
+}  // namespace relay

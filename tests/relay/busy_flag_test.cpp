@@ -1,0 +1,189 @@
+// The relay's half of the wake-up handshake (relay/busy_flag.hpp) against a real PostgreSQL with the real
+// triggers: what writers do while the flag is up, and whom lowering it waits for.
+#include "relay/busy_flag.hpp"
+
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "loop/event_loop.hpp"
+#include "pg/listener.hpp"
+#include "pg/session.hpp"
+#include "relay/migrator.hpp"
+#include "tests/pg/pg_test_support.hpp"
+#include "tests/support/pg_cluster.hpp"
+#include "tests/support/wait.hpp"
+
+using namespace std::chrono_literals;
+using pgtest::run_until;
+using relay::BusyFlag;
+
+namespace {
+
+// The advisory key of sql/triggers/notify.sql, and what its triggers' WHEN clauses ask: true when no relay
+// holds the flag.
+constexpr const char* kFlagKey = "-2025047403911557836";
+const std::string kFlagDown = std::string("SELECT pg_try_advisory_lock_shared(") + kFlagKey +
+                              ") AND pg_advisory_unlock_shared(" + kFlagKey + ")";
+
+struct FlagFixture {
+  testkit::PgCluster cluster;
+  pg::ConnInfo info = pg::ConnInfo::parse(cluster.url());
+  loop::EventLoop ev;
+  int notifications = 0;
+  int writers_ended = 0;
+  int lowered = 0;
+  pg::Listener listener{
+      ev.get(), info, pgtest::fast_options("listen"), "outbox",
+      pg::Listener::Events{.on_listening = nullptr,
+                           .on_lost = nullptr,
+                           .on_notification = [this](pg::Notification&&) { ++notifications; }}};
+  pg::Connection session{
+      ev.get(), info, pgtest::fast_options("claim"),
+      pg::ConnectionEvents{.on_ready = nullptr, .on_lost = nullptr, .on_notification = nullptr}};
+  BusyFlag flag{
+      ev.get(), session,
+      BusyFlag::Events{.on_writers_ended = [this] { ++writers_ended; }, .on_lowered = [this] { ++lowered; }}};
+
+  FlagFixture() {
+    relay::migrate(info, "outbox", "busy-flag-test");
+    listener.start();
+    session.start();
+    REQUIRE(run_until(ev.get(), [&] { return listener.listening() && session.idle(); }));
+  }
+
+  std::string scalar(const std::string& sql) const { return cluster.query_value(sql); }
+
+  void raise_and_wait_up() {
+    flag.raise();
+    REQUIRE(run_until(ev.get(), [&] { return flag.state() == BusyFlag::State::up; }));
+  }
+
+  // One committed single-row transaction, and whether its NOTIFY reached the listener. The loop turns for
+  // up to `within`: a notification that is not sent can only be shown absent by waiting a while.
+  bool insert_notifies(std::chrono::milliseconds within = 500ms) {
+    const int before = notifications;
+    cluster.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('t', '{}')");
+    return run_until(
+        ev.get(), [&] { return notifications > before; }, within);
+  }
+};
+
+pg::Session open_writer(const pg::ConnInfo& info, const char* isolation) {
+  pg::Session writer(info, "open-writer");
+  REQUIRE(writer.exec(std::string("BEGIN ISOLATION LEVEL ") + isolation).ok());
+  REQUIRE(writer.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('open', '{}')").ok());
+  return writer;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "writers notify while the flag is down, skip their NOTIFY while it is up, and notify once lowered") {
+  FlagFixture f;
+  CHECK(f.scalar(kFlagDown) == "t");
+  CHECK(f.insert_notifies(5s));
+
+  f.raise_and_wait_up();
+  CHECK(f.scalar(kFlagDown) == "f");
+  CHECK_FALSE(f.insert_notifies());
+  // Rows put back to pending take the same test, after their status one.
+  f.cluster.exec("UPDATE outbox.messages SET status = 'failed', next_attempt_at = now()");
+  const int before = f.notifications;
+  f.cluster.exec("UPDATE outbox.messages SET status = 'pending'");
+  CHECK_FALSE(run_until(
+      f.ev.get(), [&] { return f.notifications > before; }, 500ms));
+
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.flag.state() == BusyFlag::State::down);
+  CHECK(f.scalar(kFlagDown) == "t");
+  CHECK(f.insert_notifies(5s));
+}
+
+TEST_CASE("lowering waits for each writer that was open when the flag went down, and for no later one") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  // Two writers inserted while the flag was up (so they skipped their NOTIFY) and are still open; one
+  // runs under REPEATABLE READ, whose snapshot is older than the release: the handshake does not care.
+  pg::Session first = open_writer(f.info, "READ COMMITTED");
+  pg::Session second = open_writer(f.info, "REPEATABLE READ");
+  f.flag.lower();
+  // Released, and listing the writers: the loop has the wait's rechecks to turn on.
+  REQUIRE(run_until(f.ev.get(), [&] { return f.scalar(kFlagDown) == "t"; }));
+  REQUIRE_FALSE(run_until(
+      f.ev.get(), [&] { return f.writers_ended + f.lowered > 0; }, 300ms));
+  CHECK(f.flag.state() == BusyFlag::State::lowering);
+
+  // A writer that comes now is neither held up nor waited for, and it notifies.
+  pg::Session late(f.info, "late-writer");
+  REQUIRE(late.exec("BEGIN").ok());
+  const int before = f.notifications;
+  REQUIRE(late.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('late', '{}')").ok());
+  REQUIRE(late.exec("COMMIT").ok());
+  CHECK(run_until(
+      f.ev.get(), [&] { return f.notifications > before; }, 5s));
+
+  REQUIRE(first.exec("COMMIT").ok());
+  REQUIRE(run_until(f.ev.get(), [&] { return f.writers_ended == 1; }));
+  CHECK(f.lowered == 0);
+  CHECK(f.flag.state() == BusyFlag::State::lowering);
+
+  REQUIRE(second.exec("COMMIT").ok());
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.flag.state() == BusyFlag::State::down);
+  // Both rows are visible to whoever claims next.
+  CHECK(f.scalar("SELECT count(*) FROM outbox.messages WHERE topic = 'open'") == "2");
+}
+
+TEST_CASE("raising again abandons the wait; the next lowering waits for whoever is open then") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  pg::Session writer = open_writer(f.info, "READ COMMITTED");
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::lowering; }));
+  f.flag.raise();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::up; }));
+  REQUIRE(writer.exec("COMMIT").ok());
+  // The abandoned wait reports nothing.
+  CHECK_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0 || f.writers_ended > 0; }, 300ms));
+
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.writers_ended == 0);
+}
+
+TEST_CASE("lowering while the take is still out waits for its answer, then releases") {
+  FlagFixture f;
+  f.flag.raise();
+  f.flag.lower();
+  CHECK(f.flag.state() == BusyFlag::State::raising);
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.flag.state() == BusyFlag::State::down);
+  CHECK(f.scalar(kFlagDown) == "t");
+}
+
+TEST_CASE("a flag held by another relay: raising stays down until that one lets go") {
+  FlagFixture f;
+  pg::Session other(f.info, "other-relay");
+  REQUIRE(other.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")").ok());
+  f.flag.raise();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::down; }));
+  CHECK(f.scalar(kFlagDown) == "f");
+
+  REQUIRE(other.exec(std::string("SELECT pg_advisory_unlock(") + kFlagKey + ")").ok());
+  f.raise_and_wait_up();
+}
+
+TEST_CASE("the flag goes with its session: writers notify again once the relay's connection is gone") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  CHECK(f.scalar(kFlagDown) == "f");
+  f.flag.reset();
+  CHECK(f.flag.state() == BusyFlag::State::down);
+  f.session.close();
+  // The server ends the session when it reads the end of the connection.
+  REQUIRE(testkit::wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s));
+  CHECK(f.insert_notifies(5s));
+}
