@@ -15,8 +15,9 @@ using std::chrono::milliseconds;
 
 // How soon the relay looks again at writers it waits for, doubling each time up to the cap. A writer found
 // open is usually between its INSERT and the flush of its COMMIT, a millisecond or two; one that stays open
-// (an application transaction that goes on working) costs a read of pg_locks 20 times a second, and its
-// row is claimed at most 50 ms after it commits.
+// (an application transaction that goes on working) costs a read of pg_locks 20 times a second (each read
+// briefly takes every lock-table partition: new lock requests wait those microseconds), and its row is
+// claimed at most 50 ms after it commits.
 constexpr milliseconds kFirstRecheck{1};
 constexpr milliseconds kMaxRecheck{50};
 
@@ -64,9 +65,10 @@ void BusyFlag::on_taken(pg::Result&& result, std::uint64_t generation) {
     if (!result.connection_failed()) spdlog::error("raising the wake-up flag failed: {}", result.error());
     set_state(State::down, "the statement failed");
   } else if (result.value(0, 0) == "t") {
+    owes_wait_ = true;
     set_state(State::up, "writers stop notifying while this relay drains");
   } else {
-    set_state(State::down, "another relay holds it, and waits for the writers that skip their NOTIFY");
+    set_state(State::down, "taken: another relay holds it, or a writer's trigger was testing it");
   }
   if (std::exchange(lower_when_taken_, false)) lower();
 }
@@ -94,21 +96,37 @@ void BusyFlag::release_and_wait() {
   waiting_for_.reset();
   writers_left_ = 0;
   recheck_after_ = kFirstRecheck;
-  // The release must have happened before pg_locks is read: a writer that found B held took its table lock
-  // before that moment. Both go on the same session, in this order.
+  // B must be free before pg_locks is read: a writer that found B held took its locks before that moment.
+  // The statements go on the one session, in this order.
   if (held) {
     session_.execute(queries::busy_flag_release, {}, [](pg::Result&& r) {
       if (!r.ok() && !r.connection_failed())
         spdlog::error("releasing the wake-up flag failed: {}", r.error());
     });
   }
+  if (const int orphan = std::exchange(orphan_backend_, 0); orphan != 0) {
+    session_.execute(queries::end_orphaned_flag, {std::to_string(orphan)}, [orphan](pg::Result&& r) {
+      if (!r.ok()) {
+        if (!r.connection_failed())
+          spdlog::error("ending the previous claim session (pid {}) failed: {}", orphan, r.error());
+      } else if (r.rows() > 0) {
+        spdlog::warn("ended the previous claim session (pid {}): the server still kept it, holding the flag",
+                     orphan);
+      }
+    });
+  }
   list_writers();
 }
 
 void BusyFlag::list_writers() {
-  session_.execute(queries::open_writers, {waiting_for_}, [this, generation = generation_](pg::Result&& r) {
+  auto done = [this, generation = generation_](pg::Result&& r) {
     on_writers_listed(std::move(r), generation);
-  });
+  };
+  if (waiting_for_) {
+    session_.execute(queries::writers_still_open, {waiting_for_}, std::move(done));
+  } else {
+    session_.execute(queries::open_writers, {}, std::move(done));
+  }
 }
 
 void BusyFlag::on_writers_listed(pg::Result&& result, std::uint64_t generation) {
@@ -122,21 +140,27 @@ void BusyFlag::on_writers_listed(pg::Result&& result, std::uint64_t generation) 
   }
   const std::int64_t left = result.int64(0, 0);
   const bool some_ended = waiting_for_ && left < writers_left_;
+  if (!waiting_for_ && left > 0) spdlog::debug("waiting for {} open writers", left);
   writers_left_ = left;
-  if (left == 0) {
-    waiting_for_.reset();
-    set_state(State::down, "no writer that may have skipped its NOTIFY is open: writers notify again");
-    events_.on_lowered();
-    return;
-  }
-  if (!waiting_for_) spdlog::debug("waiting for {} open writers", left);
+  if (left == 0) return finish_wait();
   waiting_for_ = std::string(result.value(0, 1));
   recheck_timer_.start(recheck_after_);
   recheck_after_ = std::min(recheck_after_ * 2, kMaxRecheck);
   if (some_ended) events_.on_writers_ended();
 }
 
-void BusyFlag::reset() {
+void BusyFlag::finish_wait() {
+  waiting_for_.reset();
+  owes_wait_ = false;
+  set_state(State::down, "no writer that may have skipped its NOTIFY is open: writers notify again");
+  events_.on_lowered();
+}
+
+void BusyFlag::reset(int previous_backend) {
+  // The broken session may still be alive on the server, holding B, if this side noticed first. (The next
+  // lower() ends it only if it does hold B.)
+  if (previous_backend != 0) orphan_backend_ = previous_backend;
+  if (state_ == State::raising || state_ == State::up) owes_wait_ = true;
   ++generation_;
   recheck_timer_.stop();
   lower_when_taken_ = false;

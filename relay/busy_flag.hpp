@@ -16,13 +16,15 @@ namespace relay {
 
 // This relay's half of the wake-up handshake (sql/triggers/notify.sql). While it holds the flag (advisory
 // lock B, on the claim session), writers skip their NOTIFY, so the relay must look for rows by itself.
-// Lowering the flag releases B and then waits, holding up nobody, until every transaction that was writing
-// to outbox.messages at that moment has ended: a claim after that sees every row whose NOTIFY was skipped.
+// Lowering the flag releases B and then waits, without queueing for any lock, until every transaction that
+// was writing to outbox.messages at that moment has ended: a claim after that sees every row whose NOTIFY
+// was skipped.
 //
 //   down --raise--> raising --took B--> up --lower--> lowering --writers ended--> down
-//                           --B held by another relay--> down
-// raise() during lowering abandons the wait: a busy relay finds those rows by polling, and its next
-// lower() waits for whoever is open then. Every transition is logged at debug level.
+//                           --the try failed--> down
+// raise() during lowering abandons the wait: a busy relay finds those rows by polling. The debt stays
+// (owes_wait()) until a wait completes, whatever happens in between (a failed take, a broken session), so
+// that a relay that stops or goes idle always waits for them. Every transition is logged at debug level.
 class BusyFlag {
  public:
   enum class State { down, raising, up, lowering };
@@ -38,18 +40,21 @@ class BusyFlag {
   BusyFlag(const BusyFlag&) = delete;
   BusyFlag& operator=(const BusyFlag&) = delete;
 
-  // Tries to take B, unless this relay holds it or is taking it. While another relay holds it, writers
-  // skip their NOTIFY because of that one, which will wait for them in turn: this one stays down and may
-  // try again later.
+  // Tries to take B, unless this relay holds it or is taking it. The try fails while another relay holds B
+  // (writers skip their NOTIFY because of that one, which waits for them in turn) and, rarely, while a
+  // writer's trigger holds it shared for the instant of its test: this one stays down and may try again.
   void raise();
-  // Releases B (if held) and waits for the writers open at that moment. Also useful with B already gone:
-  // after a reconnect, for the writers that skipped their NOTIFY because of the broken session's B.
+  // Releases B (if held) and waits for the writers open at that moment. With B already gone it only waits:
+  // after a reconnect, that covers the writers that skipped their NOTIFY because of the broken session's B
+  // (whose server side, if still there, is ended first: see reset()).
   void lower();
-  // Stops whatever is under way and forgets B: the claim session broke (B goes with it once the server
-  // notices), or a stopping relay gives up waiting.
-  void reset();
+  // Stops whatever is under way: the claim session broke, whose backend (pid `previous_backend`) may still
+  // hold B until the server notices, or a stopping relay gives up waiting (pass 0).
+  void reset(int previous_backend);
 
   State state() const { return state_; }
+  // Writers may have skipped their NOTIFY because of this relay's B, and no completed wait covered them.
+  bool owes_wait() const { return owes_wait_; }
 
  private:
   void set_state(State next, std::string_view why);
@@ -57,6 +62,7 @@ class BusyFlag {
   void release_and_wait();
   void list_writers();
   void on_writers_listed(pg::Result&& result, std::uint64_t generation);
+  void finish_wait();
 
   pg::Connection& session_;
   Events events_;
@@ -65,7 +71,11 @@ class BusyFlag {
   // Bumped whenever a wait or a take is abandoned, so that the answers of its statements are ignored.
   std::uint64_t generation_ = 0;
   bool lower_when_taken_ = false;
-  // The writers still waited for, as the text array that open_writers returns; nullopt lists them all.
+  bool owes_wait_ = false;
+  // A broken claim session that may still hold B on the server: ended by the next lower().
+  int orphan_backend_ = 0;
+  // The writers still waited for (transaction ids, as the text array open_writers returns); nullopt before
+  // the first listing.
   std::optional<std::string> waiting_for_;
   std::int64_t writers_left_ = 0;
   std::chrono::milliseconds recheck_after_{};

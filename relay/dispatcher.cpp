@@ -67,14 +67,17 @@ pg::ConnectionOptions connection_options(const Config& config, const char* role,
 }
 
 // The claim session holds the wake-up flag. If the relay's host or its network goes away, the server only
-// lets the session (and the flag) go when TCP says the peer is gone: by default after two hours of silence.
-// Keepalives every second after 5 s of silence, 5 unanswered, bring that to about 10 s. (They do nothing
-// on a Unix socket, where the peer's death is seen at once.)
+// lets the session (and the flag) go when TCP says the peer is gone: by default after two hours of silence,
+// or some 15 minutes of retransmissions when it had data on the way. Keepalives every second after 5 s of
+// silence, 5 unanswered, and a 10 s limit on unacknowledged data bring that to about 10 s. (None of this
+// applies to a Unix socket, where the peer's death is seen at once.) A relay that notices first ends that
+// session itself when it is back (BusyFlag::reset).
 pg::ConnectionOptions claim_connection_options(const Config& config) {
   pg::ConnectionOptions o = connection_options(config, "claim", true);
   o.session_setup.emplace_back("SET tcp_keepalives_idle = 5");
   o.session_setup.emplace_back("SET tcp_keepalives_interval = 1");
   o.session_setup.emplace_back("SET tcp_keepalives_count = 5");
+  o.session_setup.emplace_back("SET tcp_user_timeout = 10000");
   return o;
 }
 
@@ -134,7 +137,6 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
       busy_flag_(loop, claim_conn_,
                  BusyFlag::Events{.on_writers_ended = [this] { on_writers_ended(); },
                                   .on_lowered = [this] { on_busy_flag_lowered(); }}),
-      stop_notify_timer_(loop, [this] { on_stop_notify_deadline(); }),
       schema_retry_timer_(loop,
                           [this] {
                             // A broken connection asks again by itself once it is back (on_ready).
@@ -211,9 +213,11 @@ void Dispatcher::on_schema_checked(pg::Result&& result) {
     sweep();
     return;
   }
-  // Writers that found this relay's flag up on a session that broke may have skipped their NOTIFY: wait
-  // for them before looking at the table (lowering with nothing held only waits).
+  // Writers that found a flag up (this relay's, on a session that broke, or one left by a relay that died)
+  // may have skipped their NOTIFY: wait for them, and look again once they ended. The sweep does not wait
+  // for that: an application transaction left open must not keep the relay from starting.
   go_idle();
+  sweep();
 }
 
 void Dispatcher::on_database_lost(std::string_view reason) {
@@ -230,7 +234,7 @@ void Dispatcher::on_claim_connection_lost(std::string_view reason) {
   // B goes with the session; the reconnect waits for the writers that saw it (on_schema_checked).
   busy_ = false;
   busy_poll_timer_.stop();
-  busy_flag_.reset();
+  busy_flag_.reset(claim_conn_.backend_pid());
   maybe_finish_stop();
 }
 
@@ -258,7 +262,6 @@ void Dispatcher::go_idle() {
 void Dispatcher::on_writers_ended() {
   // Their rows are committed now. A stopping relay claims nothing more: the others must.
   if (stopping_) {
-    wake_others_at_stop_ = true;
     notify_other_relays(nullptr);
   } else {
     wake();
@@ -266,17 +269,9 @@ void Dispatcher::on_writers_ended() {
 }
 
 void Dispatcher::on_busy_flag_lowered() {
-  if (stopping_) {
-    stop_notify_timer_.stop();
-    maybe_finish_stop();
-    return;
-  }
+  if (stopping_) return maybe_finish_stop();
   // Every writer that could have skipped its NOTIFY has committed: one more look finds their rows.
-  if (sweep_wanted_ || !next_due_) {
-    sweep();
-  } else {
-    wake();
-  }
+  wake();
 }
 
 // Counts what a busy relay's claims find; when the stream has thinned out, goes back to notifications.
@@ -584,11 +579,7 @@ void Dispatcher::on_recorded(const OutcomeWriter::Recorded& recorded) {
   if (!recorded.unblocked_successor) return;
   // The next message of that ordering key is claimable now. A stopping relay will not claim it, so it
   // tells the others before it goes (see finish_stop).
-  if (stopping_) {
-    wake_others_at_stop_ = true;
-  } else {
-    wake();
-  }
+  if (!stopping_) wake();
 }
 
 // ---- shutdown ----
@@ -603,11 +594,8 @@ void Dispatcher::stop() {
   busy_ = false;
   busy_poll_timer_.stop();
   // This relay claims nothing more: writers must notify the others from now on. Those that skipped their
-  // NOTIFY because of its flag are waited for meanwhile, and the others woken for their rows at the end.
-  if (busy_flag_.state() != BusyFlag::State::down) {
-    wake_others_at_stop_ = true;
-    busy_flag_.lower();
-  }
+  // NOTIFY because of its flag are waited for meanwhile (until --shutdown-timeout at most).
+  if (busy_flag_.state() != BusyFlag::State::down || busy_flag_.owes_wait()) busy_flag_.lower();
   listener_.close();
   shutdown_timer_.start(config_.shutdown_timeout);
   dispatch_claimed();  // gives back every claimed row still waiting for a slot
@@ -615,6 +603,13 @@ void Dispatcher::stop() {
 }
 
 void Dispatcher::on_shutdown_deadline() {
+  if (busy_flag_.state() == BusyFlag::State::lowering) {
+    log::event(spdlog::level::warn, "writers still open at exit",
+               {{"detail",
+                 "they may have skipped their NOTIFY while this relay was busy; the other relays find their "
+                 "rows at their next sweep"}});
+  }
+  busy_flag_.reset(0);
   log::event(spdlog::level::warn, "shutdown deadline reached",
              {{"in_flight", http_.in_flight()}, {"unrecorded_outcomes", writer_.backlog()}});
   abandoning_ = true;
@@ -638,32 +633,18 @@ void Dispatcher::on_final_grace_expired() {
 void Dispatcher::maybe_finish_stop() {
   if (!stopping_ || stopped_) return;
   if (claiming_ || claimed_waiting() > 0 || http_.in_flight() > 0 || !writer_.idle()) return;
-  // Every request is over; what is left is the wait for the writers that skipped their NOTIFY because of
-  // this relay's flag, with a deadline of its own.
-  if (busy_flag_.state() != BusyFlag::State::down) {
-    shutdown_timer_.stop();
-    if (!stop_notify_timer_.armed()) stop_notify_timer_.start(kFinalGrace);
-    return;
-  }
+  // Every request is over; the writers that skipped their NOTIFY because of this relay's flag may still be
+  // waited for (the shutdown deadline ends that too).
+  if (busy_flag_.state() != BusyFlag::State::down) return;
   stopped_ = true;
   shutdown_timer_.stop();
-  stop_notify_timer_.stop();
   // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
-  if (!claim_conn_.idle()) return finish_stop();
-  if (!wake_others_at_stop_) {
-    claim_conn_.execute("SELECT 1", {}, [this](pg::Result&&) { finish_stop(); });
-    return;
-  }
+  // A statement still running (an abandoned wait's last look) is no reason to skip the NOTIFY.
+  const auto state = claim_conn_.state();
+  if (state != pg::State::ready && state != pg::State::busy) return finish_stop();
+  // Always: rows may have become claimable that this relay will not claim (writers it waited for, the next
+  // message of an ordering key, a look it owed after its last wait), and one NOTIFY is cheap.
   notify_other_relays([this] { finish_stop(); });
-}
-
-void Dispatcher::on_stop_notify_deadline() {
-  log::event(spdlog::level::warn, "writers still open at exit",
-             {{"detail",
-               "they may have skipped their NOTIFY while this relay was busy; the other relays find their "
-               "rows at their next sweep"}});
-  busy_flag_.reset();
-  maybe_finish_stop();
 }
 
 void Dispatcher::notify_other_relays(std::function<void()> then) {

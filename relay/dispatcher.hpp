@@ -118,7 +118,6 @@ class Dispatcher {
   // Shutdown.
   void on_shutdown_deadline();
   void on_final_grace_expired();
-  void on_stop_notify_deadline();
   void notify_other_relays(std::function<void()> then);
   void maybe_finish_stop();
   void maybe_finish_drain();
@@ -142,7 +141,6 @@ class Dispatcher {
   loop::Timer summary_timer_;
   loop::Timer busy_poll_timer_;
   BusyFlag busy_flag_;
-  loop::Timer stop_notify_timer_;
   loop::Timer schema_retry_timer_;
 
   std::vector<Slot> slots_;
@@ -175,9 +173,6 @@ class Dispatcher {
   bool stopped_ = false;
   bool stopped_cleanly_ = true;
   bool ready_reported_ = false;
-  // Rows became claimable while stopping (a writer that skipped its NOTIFY ended, an ordering key's next
-  // message was unblocked): the other relays must be told before this one goes.
-  bool wake_others_at_stop_ = false;
   Counters counters_;
   Counters last_summary_;
 };

@@ -150,17 +150,50 @@ const pg::PreparedStatement busy_flag_release{"outbox_busy_flag_release", R"sql(
 SELECT pg_advisory_unlock(-2025047403911557836)
 )sql"};
 
-// pg_locks shows fast-path locks too, and a writer takes ROW EXCLUSIVE before its trigger asks for B. A
-// prepared transaction (pid NULL) counts: its trigger has run, its row is not visible yet.
+// pg_locks shows fast-path locks too, and a writer takes ROW EXCLUSIVE, and its transaction id, before its
+// trigger asks for B. Each transaction id appears once (a transaction holds one such lock per id: its own
+// and its subtransactions'). The writers are followed by transaction id, whose lock is released only after
+// the commit is visible and moves with a PREPARE TRANSACTION (a virtual transaction id changes there). One
+// read of pg_locks for both sides of the join, so that a writer preparing meanwhile is not missed. A writer
+// with no transaction id has not inserted yet: its trigger will find B released.
 const pg::PreparedStatement open_writers{"outbox_open_writers", R"sql(
-SELECT count(*), coalesce(array_agg(virtualtransaction), '{}')
+WITH locks AS MATERIALIZED (
+  SELECT locktype, relation, mode, granted, pid, virtualtransaction, transactionid FROM pg_locks
+), writers AS (
+  SELECT x.transactionid
+    FROM locks AS w
+    JOIN locks AS x ON x.virtualtransaction = w.virtualtransaction
+   WHERE w.locktype = 'relation'
+     AND w.relation = 'outbox.messages'::regclass
+     AND w.mode = 'RowExclusiveLock'
+     AND w.granted
+     AND w.pid IS DISTINCT FROM pg_backend_pid()
+     AND x.locktype = 'transactionid'
+     AND x.mode = 'ExclusiveLock'
+     AND x.granted
+)
+SELECT count(*), coalesce(array_agg(transactionid), '{}') FROM writers
+)sql"};
+
+const pg::PreparedStatement writers_still_open{"outbox_writers_still_open", R"sql(
+SELECT count(*), coalesce(array_agg(transactionid), '{}')
   FROM pg_locks
- WHERE locktype = 'relation'
-   AND relation = 'outbox.messages'::regclass
-   AND mode = 'RowExclusiveLock'
+ WHERE locktype = 'transactionid'
+   AND mode = 'ExclusiveLock'
    AND granted
-   AND pid IS DISTINCT FROM pg_backend_pid()
-   AND ($1::text[] IS NULL OR virtualtransaction = ANY ($1::text[]))
+   AND transactionid = ANY ($1::xid[])
+)sql"};
+
+// B as pg_locks shows it: classid and objid are the key's high and low 32 bits, objsubid 1 for a bigint key.
+// Ends the session $1 if it still holds B, and waits up to 5 s for it to exit (PostgreSQL 14 and later).
+const pg::PreparedStatement end_orphaned_flag{"outbox_end_orphaned_flag", R"sql(
+SELECT pg_terminate_backend(pid, 5000)
+  FROM pg_locks
+ WHERE locktype = 'advisory'
+   AND classid = '3823474205'::oid AND objid = '2223394100'::oid AND objsubid = 1
+   AND mode = 'ExclusiveLock'
+   AND granted
+   AND pid = $1::int
 )sql"};
 
 }  // namespace relay::queries

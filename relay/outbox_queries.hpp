@@ -62,9 +62,13 @@ extern const pg::PreparedStatement schema_check;
 // held.
 extern const pg::PreparedStatement busy_flag_take;
 extern const pg::PreparedStatement busy_flag_release;
-// The transactions of other sessions that hold ROW EXCLUSIVE on outbox.messages, that is the writers still
-// open: (count, their virtual transaction ids as a text array). Given an earlier array as $1, only those of
-// it still open; given NULL, all.
+// The writers still open: transactions of other sessions that hold ROW EXCLUSIVE on outbox.messages, as
+// (count, their transaction ids as a text array). writers_still_open takes such an array as $1 and answers
+// the same for those of it still open.
 extern const pg::PreparedStatement open_writers;
+extern const pg::PreparedStatement writers_still_open;
+// After a reconnect: ends the relay's previous claim session $1 (backend pid) if the server still keeps it
+// and it holds B, and waits for it to be gone.
+extern const pg::PreparedStatement end_orphaned_flag;
 
 }  // namespace relay::queries

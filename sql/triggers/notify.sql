@@ -19,12 +19,15 @@
 --     its last claim (or, when stopping, its NOTIFY to the other relays) go out.
 -- A writer that found B held took its table lock before that, and so is on the list or already over when
 -- the relay reads it: the last claim sees its row. A writer that tries B after the release gets it and
--- notifies. Nothing here depends on a snapshot, so every isolation level works the same. The relay never
--- queues for a lock: it takes B with a try (failing only while another relay holds it), and it waits for
--- writers by looking at pg_locks, not by a lock request that new writers would have to queue behind.
--- A relay that dies gives B back with its session; one that vanishes without closing its connection holds
+-- notifies. Nothing here depends on a snapshot, so every isolation level works the same, and the wait
+-- follows transaction ids, which survive a PREPARE TRANSACTION. The relay never queues for a lock: it takes
+-- B with a try (which fails while another relay holds it, or for the instant a writer's test holds it
+-- shared: it tries again later), and it waits for writers by reading pg_locks, not by a lock request that
+-- new writers would have to queue behind.
+-- A relay that dies gives B back with its session. One that vanishes without closing its connection holds
 -- it until the server's TCP keepalive gives the session up (the relay asks for about 10 s), and meanwhile
--- rows reach the other relays at their sweep.
+-- rows reach the other relays at their sweep; a relay whose own side of the connection broke first ends
+-- its old session when it reconnects.
 -- B is hashtextextended('outbox-relay wakeup', 0); relay/outbox_queries.cpp uses the same key.
 --
 -- Re-runnable: `outbox-relay migrate` applies this file after the migrations, every time, with the channel

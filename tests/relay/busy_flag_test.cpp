@@ -109,20 +109,16 @@ TEST_CASE("lowering waits for each writer that was open when the flag went down,
   pg::Session first = open_writer(f.info, "READ COMMITTED");
   pg::Session second = open_writer(f.info, "REPEATABLE READ");
   f.flag.lower();
-  // Released, and listing the writers: the loop has the wait's rechecks to turn on.
+  // Released, and waiting: the loop turns on the wait's rechecks.
   REQUIRE(run_until(f.ev.get(), [&] { return f.scalar(kFlagDown) == "t"; }));
   REQUIRE_FALSE(run_until(
       f.ev.get(), [&] { return f.writers_ended + f.lowered > 0; }, 300ms));
   CHECK(f.flag.state() == BusyFlag::State::lowering);
 
-  // A writer that comes now is neither held up nor waited for, and it notifies.
+  // A writer that comes now is not held up, notifies, and is not waited for even while it stays open.
   pg::Session late(f.info, "late-writer");
   REQUIRE(late.exec("BEGIN").ok());
-  const int before = f.notifications;
   REQUIRE(late.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('late', '{}')").ok());
-  REQUIRE(late.exec("COMMIT").ok());
-  CHECK(run_until(
-      f.ev.get(), [&] { return f.notifications > before; }, 5s));
 
   REQUIRE(first.exec("COMMIT").ok());
   REQUIRE(run_until(f.ev.get(), [&] { return f.writers_ended == 1; }));
@@ -132,18 +128,44 @@ TEST_CASE("lowering waits for each writer that was open when the flag went down,
   REQUIRE(second.exec("COMMIT").ok());
   REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
   CHECK(f.flag.state() == BusyFlag::State::down);
+  CHECK_FALSE(f.flag.owes_wait());
   // Both rows are visible to whoever claims next.
   CHECK(f.scalar("SELECT count(*) FROM outbox.messages WHERE topic = 'open'") == "2");
+
+  const int before = f.notifications;
+  REQUIRE(late.exec("COMMIT").ok());
+  CHECK(run_until(
+      f.ev.get(), [&] { return f.notifications > before; }, 5s));
 }
 
-TEST_CASE("raising again abandons the wait; the next lowering waits for whoever is open then") {
+TEST_CASE("a writer that prepares its transaction during the wait is waited for until COMMIT PREPARED") {
   FlagFixture f;
   f.raise_and_wait_up();
   pg::Session writer = open_writer(f.info, "READ COMMITTED");
   f.flag.lower();
-  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::lowering; }));
+  REQUIRE_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0; }, 100ms));
+  // Its virtual transaction id changes here; its transaction id and that id's lock stay.
+  REQUIRE(writer.exec("PREPARE TRANSACTION 'outbox-writer'").ok());
+  CHECK_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0; }, 500ms));
+  f.cluster.exec("COMMIT PREPARED 'outbox-writer'");
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.scalar("SELECT count(*) FROM outbox.messages WHERE topic = 'open'") == "1");
+}
+
+TEST_CASE("raising again abandons the wait; the debt stays, and the next lowering pays it") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  pg::Session writer = open_writer(f.info, "READ COMMITTED");
+  f.flag.lower();
+  // The wait is under way (listed, rechecking) when it is abandoned.
+  REQUIRE_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0; }, 100ms));
+  REQUIRE(f.flag.state() == BusyFlag::State::lowering);
   f.flag.raise();
   REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::up; }));
+  CHECK(f.flag.owes_wait());
   REQUIRE(writer.exec("COMMIT").ok());
   // The abandoned wait reports nothing.
   CHECK_FALSE(run_until(
@@ -152,6 +174,28 @@ TEST_CASE("raising again abandons the wait; the next lowering waits for whoever 
   f.flag.lower();
   REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
   CHECK(f.writers_ended == 0);
+  CHECK_FALSE(f.flag.owes_wait());
+}
+
+TEST_CASE("a take that fails after an abandoned wait keeps the debt") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  pg::Session writer = open_writer(f.info, "READ COMMITTED");
+  f.flag.lower();
+  REQUIRE_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0; }, 100ms));
+  // Another relay takes B meanwhile; this one's new take fails.
+  pg::Session other(f.info, "other-relay");
+  REQUIRE(other.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")").ok());
+  f.flag.raise();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::down; }));
+  CHECK(f.flag.owes_wait());
+  // Lowering (as a stopping relay does) still waits for the writer.
+  f.flag.lower();
+  CHECK_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0; }, 300ms));
+  REQUIRE(writer.exec("COMMIT").ok());
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
 }
 
 TEST_CASE("lowering while the take is still out waits for its answer, then releases") {
@@ -171,6 +215,7 @@ TEST_CASE("a flag held by another relay: raising stays down until that one lets 
   f.flag.raise();
   REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::down; }));
   CHECK(f.scalar(kFlagDown) == "f");
+  CHECK_FALSE(f.flag.owes_wait());
 
   REQUIRE(other.exec(std::string("SELECT pg_advisory_unlock(") + kFlagKey + ")").ok());
   f.raise_and_wait_up();
@@ -180,10 +225,32 @@ TEST_CASE("the flag goes with its session: writers notify again once the relay's
   FlagFixture f;
   f.raise_and_wait_up();
   CHECK(f.scalar(kFlagDown) == "f");
-  f.flag.reset();
+  f.flag.reset(0);
   CHECK(f.flag.state() == BusyFlag::State::down);
+  CHECK(f.flag.owes_wait());
   f.session.close();
   // The server ends the session when it reads the end of the connection.
   REQUIRE(testkit::wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s));
   CHECK(f.insert_notifies(5s));
+}
+
+TEST_CASE("a previous session the server still keeps, holding the flag, is ended by the next lowering") {
+  FlagFixture f;
+  // As if the relay's side of its old claim session broke first: the server still runs it, holding B.
+  pg::Session old_session(f.info, "outbox-relay:claim");
+  REQUIRE(old_session.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")").ok());
+  const int old_pid = PQbackendPID(old_session.get());
+  f.flag.reset(old_pid);
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(old_pid)) == "0");
+  CHECK(f.scalar(kFlagDown) == "t");
+
+  // Given a pid that does not hold B, lowering ends nothing.
+  pg::Session bystander(f.info, "bystander");
+  const int bystander_pid = PQbackendPID(bystander.get());
+  f.flag.reset(bystander_pid);
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 2; }));
+  CHECK(bystander.exec("SELECT 1").ok());
 }

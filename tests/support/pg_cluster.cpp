@@ -228,7 +228,7 @@ void PgCluster::start() {
   if (!options_.durable)
     options +=
         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
-        " -c shared_buffers=32MB";
+        " -c shared_buffers=32MB -c max_prepared_transactions=10";
   try {
     run_checked(
         server_command("pg_ctl", {"-D", data_dir_, "-l", log, "-o", options, "-w", "-t", "60", "start"}));
