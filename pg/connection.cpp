@@ -194,9 +194,8 @@ void Connection::become_ready() {
   connect_deadline_.stop();
   next_backoff_ = std::max(options_.reconnect.initial, milliseconds(1));
   ++connects_;
-  backend_pid_ = PQbackendPID(conn_.get());
   spdlog::info("pg {}: connected to {} (backend pid {}, connect #{})", options_.name, info_.describe(),
-               backend_pid_, connects_);
+               PQbackendPID(conn_.get()), connects_);
   transition_to(State::ready, "connected and set up");
   const auto generation = generation_;
   if (events_.on_ready) events_.on_ready();

@@ -95,8 +95,6 @@ class Connection {
   void close();
 
   State state() const { return state_; }
-  // The server process of the current session, or of the last one once it broke; 0 before the first.
-  int backend_pid() const { return backend_pid_; }
   // Connected, set up, and nothing queued or running.
   bool idle() const { return state_ == State::ready && queue_.empty(); }
   std::size_t queued() const { return queue_.size(); }
@@ -156,7 +154,6 @@ class Connection {
   // Runs execute()'s follow-up on a later loop turn, so that no callback ever runs inside execute().
   loop::Timer dispatch_timer_;
   State state_ = State::disconnected;
-  int backend_pid_ = 0;
   std::deque<Pending> queue_;
   std::optional<Pending> current_;
   ResultPtr current_result_;

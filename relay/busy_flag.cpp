@@ -66,6 +66,7 @@ void BusyFlag::on_taken(pg::Result&& result, std::uint64_t generation) {
     set_state(State::down, "the statement failed");
   } else if (result.value(0, 0) == "t") {
     owes_wait_ = true;
+    holder_ = Session{std::string(result.value(0, 1)), std::string(result.value(0, 2))};
     set_state(State::up, "writers stop notifying while this relay drains");
   } else {
     set_state(State::down, "taken: another relay holds it, or a writer's trigger was testing it");
@@ -93,25 +94,34 @@ void BusyFlag::release_and_wait() {
   ++generation_;
   set_state(State::lowering, held ? "releasing it, then waiting for the writers open at that moment"
                                   : "waiting for the writers open now");
+  // Until this wait completes, stopping must wait too, even if a take comes in between and fails.
+  owes_wait_ = true;
   waiting_for_.reset();
   writers_left_ = 0;
   recheck_after_ = kFirstRecheck;
   // B must be free before pg_locks is read: a writer that found B held took its locks before that moment.
   // The statements go on the one session, in this order.
   if (held) {
-    session_.execute(queries::busy_flag_release, {}, [](pg::Result&& r) {
+    session_.execute(queries::busy_flag_release, {}, [this](pg::Result&& r) {
+      if (r.ok()) holder_.reset();
       if (!r.ok() && !r.connection_failed())
         spdlog::error("releasing the wake-up flag failed: {}", r.error());
     });
   }
-  if (const int orphan = std::exchange(orphan_backend_, 0); orphan != 0) {
-    session_.execute(queries::end_orphaned_flag, {std::to_string(orphan)}, [orphan](pg::Result&& r) {
+  if (orphan_) {
+    const Session orphan = *std::exchange(orphan_, std::nullopt);
+    session_.execute(queries::end_orphaned_flag, {orphan.pid, orphan.started}, [orphan](pg::Result&& r) {
       if (!r.ok()) {
         if (!r.connection_failed())
-          spdlog::error("ending the previous claim session (pid {}) failed: {}", orphan, r.error());
-      } else if (r.rows() > 0) {
+          spdlog::error("ending the previous claim session (pid {}) failed: {}", orphan.pid, r.error());
+      } else if (r.rows() > 0 && r.value(0, 0) == "t") {
         spdlog::warn("ended the previous claim session (pid {}): the server still kept it, holding the flag",
-                     orphan);
+                     orphan.pid);
+      } else if (r.rows() > 0) {
+        spdlog::error(
+            "the previous claim session (pid {}) still holds the flag: writers skip their NOTIFY "
+            "until the server lets it go",
+            orphan.pid);
       }
     });
   }
@@ -156,10 +166,9 @@ void BusyFlag::finish_wait() {
   events_.on_lowered();
 }
 
-void BusyFlag::reset(int previous_backend) {
-  // The broken session may still be alive on the server, holding B, if this side noticed first. (The next
-  // lower() ends it only if it does hold B.)
-  if (previous_backend != 0) orphan_backend_ = previous_backend;
+void BusyFlag::reset() {
+  // The session that took B may still be alive on the server, holding it, if this side noticed first.
+  if (holder_) orphan_ = std::exchange(holder_, std::nullopt);
   if (state_ == State::raising || state_ == State::up) owes_wait_ = true;
   ++generation_;
   recheck_timer_.stop();

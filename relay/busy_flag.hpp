@@ -48,9 +48,9 @@ class BusyFlag {
   // after a reconnect, that covers the writers that skipped their NOTIFY because of the broken session's B
   // (whose server side, if still there, is ended first: see reset()).
   void lower();
-  // Stops whatever is under way: the claim session broke, whose backend (pid `previous_backend`) may still
-  // hold B until the server notices, or a stopping relay gives up waiting (pass 0).
-  void reset(int previous_backend);
+  // Stops whatever is under way: the claim session broke (if it held B, its server side may live on and
+  // hold B until the server notices: the next lower() ends it), or a stopping relay gives up waiting.
+  void reset();
 
   State state() const { return state_; }
   // Writers may have skipped their NOTIFY because of this relay's B, and no completed wait covered them.
@@ -72,8 +72,14 @@ class BusyFlag {
   std::uint64_t generation_ = 0;
   bool lower_when_taken_ = false;
   bool owes_wait_ = false;
-  // A broken claim session that may still hold B on the server: ended by the next lower().
-  int orphan_backend_ = 0;
+  // The claim session on which this relay took B, until it released it: (backend pid, start time).
+  struct Session {
+    std::string pid;
+    std::string started;
+  };
+  std::optional<Session> holder_;
+  // A broken session that took B and may still hold it on the server: ended by the next lower().
+  std::optional<Session> orphan_;
   // The writers still waited for (transaction ids, as the text array open_writers returns); nullopt before
   // the first listing.
   std::optional<std::string> waiting_for_;

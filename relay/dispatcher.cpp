@@ -234,7 +234,7 @@ void Dispatcher::on_claim_connection_lost(std::string_view reason) {
   // B goes with the session; the reconnect waits for the writers that saw it (on_schema_checked).
   busy_ = false;
   busy_poll_timer_.stop();
-  busy_flag_.reset(claim_conn_.backend_pid());
+  busy_flag_.reset();
   maybe_finish_stop();
 }
 
@@ -594,8 +594,13 @@ void Dispatcher::stop() {
   busy_ = false;
   busy_poll_timer_.stop();
   // This relay claims nothing more: writers must notify the others from now on. Those that skipped their
-  // NOTIFY because of its flag are waited for meanwhile (until --shutdown-timeout at most).
-  if (busy_flag_.state() != BusyFlag::State::down || busy_flag_.owes_wait()) busy_flag_.lower();
+  // NOTIFY because of its flag are waited for meanwhile (until --shutdown-timeout at most). Not on a
+  // connection that is down: that cannot be waited on, and must not hold up the exit.
+  if (claim_conn_.state() != pg::State::ready && claim_conn_.state() != pg::State::busy) {
+    busy_flag_.reset();
+  } else if (busy_flag_.state() != BusyFlag::State::down || busy_flag_.owes_wait()) {
+    busy_flag_.lower();
+  }
   listener_.close();
   shutdown_timer_.start(config_.shutdown_timeout);
   dispatch_claimed();  // gives back every claimed row still waiting for a slot
@@ -603,13 +608,13 @@ void Dispatcher::stop() {
 }
 
 void Dispatcher::on_shutdown_deadline() {
-  if (busy_flag_.state() == BusyFlag::State::lowering) {
+  if (busy_flag_.state() != BusyFlag::State::down || busy_flag_.owes_wait()) {
     log::event(spdlog::level::warn, "writers still open at exit",
                {{"detail",
                  "they may have skipped their NOTIFY while this relay was busy; the other relays find their "
                  "rows at their next sweep"}});
   }
-  busy_flag_.reset(0);
+  busy_flag_.reset();
   log::event(spdlog::level::warn, "shutdown deadline reached",
              {{"in_flight", http_.in_flight()}, {"unrecorded_outcomes", writer_.backlog()}});
   abandoning_ = true;
@@ -639,9 +644,12 @@ void Dispatcher::maybe_finish_stop() {
   stopped_ = true;
   shutdown_timer_.stop();
   // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
-  // A statement still running (an abandoned wait's last look) is no reason to skip the NOTIFY.
+  // Before the deadline, a statement still running (an abandoned wait's last look) is no reason to skip
+  // the NOTIFY; after it, that statement may be what is stuck.
   const auto state = claim_conn_.state();
-  if (state != pg::State::ready && state != pg::State::busy) return finish_stop();
+  const bool usable =
+      abandoning_ ? claim_conn_.idle() : (state == pg::State::ready || state == pg::State::busy);
+  if (!usable) return finish_stop();
   // Always: rows may have become claimable that this relay will not claim (writers it waited for, the next
   // message of an ordering key, a look it owed after its last wait), and one NOTIFY is cheap.
   notify_other_relays([this] { finish_stop(); });

@@ -142,8 +142,10 @@ SELECT (SELECT max(version) FROM outbox.schema_migrations),
 
 // The wake-up flag of sql/triggers/notify.sql, the relay's half. B is the key that the triggers' WHEN
 // clauses try shared.
+// Also names this session (pid, start time), so that a relay can recognise it later (end_orphaned_flag).
 const pg::PreparedStatement busy_flag_take{"outbox_busy_flag_take", R"sql(
-SELECT pg_try_advisory_lock(-2025047403911557836)
+SELECT pg_try_advisory_lock(-2025047403911557836), pg_backend_pid(),
+       (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
 )sql"};
 
 const pg::PreparedStatement busy_flag_release{"outbox_busy_flag_release", R"sql(
@@ -185,15 +187,18 @@ SELECT count(*), coalesce(array_agg(transactionid), '{}')
 )sql"};
 
 // B as pg_locks shows it: classid and objid are the key's high and low 32 bits, objsubid 1 for a bigint key.
-// Ends the session $1 if it still holds B, and waits up to 5 s for it to exit (PostgreSQL 14 and later).
+// Ends the session with pid $1 that started at $2 if it still holds B, and waits up to 5 s for it to exit
+// (PostgreSQL 14 and later). The start time tells it from a later session that got the same pid.
 const pg::PreparedStatement end_orphaned_flag{"outbox_end_orphaned_flag", R"sql(
-SELECT pg_terminate_backend(pid, 5000)
-  FROM pg_locks
- WHERE locktype = 'advisory'
-   AND classid = '3823474205'::oid AND objid = '2223394100'::oid AND objsubid = 1
-   AND mode = 'ExclusiveLock'
-   AND granted
-   AND pid = $1::int
+SELECT pg_terminate_backend(l.pid, 5000)
+  FROM pg_locks AS l
+  JOIN pg_stat_activity AS a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory'
+   AND l.classid = '3823474205'::oid AND l.objid = '2223394100'::oid AND l.objsubid = 1
+   AND l.mode = 'ExclusiveLock'
+   AND l.granted
+   AND l.pid = $1::int
+   AND a.backend_start = $2::timestamptz
 )sql"};
 
 }  // namespace relay::queries

@@ -58,8 +58,8 @@ extern const pg::PreparedStatement complete;
 extern const pg::PreparedStatement schema_check;
 
 // The wake-up flag (sql/triggers/notify.sql): advisory lock B, held exclusively on the claim session while
-// the relay is busy. Take tries (never waits) and answers whether it got B; release answers whether B was
-// held.
+// the relay is busy. Take tries (never waits) and answers (whether it got B, this session's backend pid,
+// its start time); release answers whether B was held.
 extern const pg::PreparedStatement busy_flag_take;
 extern const pg::PreparedStatement busy_flag_release;
 // The writers still open: transactions of other sessions that hold ROW EXCLUSIVE on outbox.messages, as
@@ -67,8 +67,9 @@ extern const pg::PreparedStatement busy_flag_release;
 // the same for those of it still open.
 extern const pg::PreparedStatement open_writers;
 extern const pg::PreparedStatement writers_still_open;
-// After a reconnect: ends the relay's previous claim session $1 (backend pid) if the server still keeps it
-// and it holds B, and waits for it to be gone.
+// After a reconnect: ends the relay's previous claim session (backend pid $1, started at $2) if the server
+// still keeps it and it holds B, and waits for it to be gone. Answers a row only if it held B: true once it
+// is gone, false if it did not go within 5 s.
 extern const pg::PreparedStatement end_orphaned_flag;
 
 }  // namespace relay::queries

@@ -62,12 +62,15 @@ class Stream {
 class OpenWriter {
  public:
   explicit OpenWriter(const std::string& url) : session_(pg::ConnInfo::parse(url), "open-writer") {
+    // The flag was up just before the insert and just after it, so also when its trigger looked.
+    const auto flag_up = [&] { return std::string(session_.exec(kFlagDown).value(0, 0)) == "f"; };
     for (int attempt = 0; attempt < 50; ++attempt) {
       REQUIRE(session_.exec("BEGIN").ok());
+      const bool up_before = flag_up();
       auto inserted = session_.exec(
           "INSERT INTO outbox.messages (topic, payload) VALUES ('open', '{}') RETURNING id::text");
       REQUIRE(inserted.ok());
-      if (std::string(session_.exec(kFlagDown).value(0, 0)) == "f") {
+      if (up_before && flag_up()) {
         id_ = std::string(inserted.value(0, 0));
         return;
       }

@@ -3,6 +3,7 @@
 #include "relay/busy_flag.hpp"
 
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -10,6 +11,7 @@
 #include "pg/listener.hpp"
 #include "pg/session.hpp"
 #include "relay/migrator.hpp"
+#include "relay/outbox_queries.hpp"
 #include "tests/pg/pg_test_support.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/wait.hpp"
@@ -26,6 +28,14 @@ constexpr const char* kFlagKey = "-2025047403911557836";
 const std::string kFlagDown = std::string("SELECT pg_try_advisory_lock_shared(") + kFlagKey +
                               ") AND pg_advisory_unlock_shared(" + kFlagKey + ")";
 
+// The relay's own planner settings, under which its statements must work.
+std::vector<std::string> work_session_setup() {
+  std::vector<std::string> setup;
+  for (const auto& setting : relay::queries::work_session_settings())
+    setup.push_back(setting.set_command());
+  return setup;
+}
+
 struct FlagFixture {
   testkit::PgCluster cluster;
   pg::ConnInfo info = pg::ConnInfo::parse(cluster.url());
@@ -39,7 +49,7 @@ struct FlagFixture {
                            .on_lost = nullptr,
                            .on_notification = [this](pg::Notification&&) { ++notifications; }}};
   pg::Connection session{
-      ev.get(), info, pgtest::fast_options("claim"),
+      ev.get(), info, pgtest::fast_options("claim", work_session_setup()),
       pg::ConnectionEvents{.on_ready = nullptr, .on_lost = nullptr, .on_notification = nullptr}};
   BusyFlag flag{
       ev.get(), session,
@@ -154,7 +164,7 @@ TEST_CASE("a writer that prepares its transaction during the wait is waited for 
   CHECK(f.scalar("SELECT count(*) FROM outbox.messages WHERE topic = 'open'") == "1");
 }
 
-TEST_CASE("raising again abandons the wait; the debt stays, and the next lowering pays it") {
+TEST_CASE("raising again abandons the wait; the next lowering waits for the same writer") {
   FlagFixture f;
   f.raise_and_wait_up();
   pg::Session writer = open_writer(f.info, "READ COMMITTED");
@@ -165,15 +175,15 @@ TEST_CASE("raising again abandons the wait; the debt stays, and the next lowerin
   REQUIRE(f.flag.state() == BusyFlag::State::lowering);
   f.flag.raise();
   REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::up; }));
-  CHECK(f.flag.owes_wait());
-  REQUIRE(writer.exec("COMMIT").ok());
-  // The abandoned wait reports nothing.
+  // The abandoned wait reports nothing, though its writer is still open.
   CHECK_FALSE(run_until(
       f.ev.get(), [&] { return f.lowered > 0 || f.writers_ended > 0; }, 300ms));
 
   f.flag.lower();
+  CHECK_FALSE(run_until(
+      f.ev.get(), [&] { return f.lowered > 0; }, 300ms));
+  REQUIRE(writer.exec("COMMIT").ok());
   REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
-  CHECK(f.writers_ended == 0);
   CHECK_FALSE(f.flag.owes_wait());
 }
 
@@ -225,7 +235,7 @@ TEST_CASE("the flag goes with its session: writers notify again once the relay's
   FlagFixture f;
   f.raise_and_wait_up();
   CHECK(f.scalar(kFlagDown) == "f");
-  f.flag.reset(0);
+  f.flag.reset();
   CHECK(f.flag.state() == BusyFlag::State::down);
   CHECK(f.flag.owes_wait());
   f.session.close();
@@ -234,23 +244,33 @@ TEST_CASE("the flag goes with its session: writers notify again once the relay's
   CHECK(f.insert_notifies(5s));
 }
 
-TEST_CASE("a previous session the server still keeps, holding the flag, is ended by the next lowering") {
-  FlagFixture f;
+TEST_CASE("the previous claim session is ended only if it is that session and holds the flag") {
+  testkit::PgCluster cluster;
+  const auto info = pg::ConnInfo::parse(cluster.url());
+  relay::migrate(info, "outbox", "busy-flag-test");
   // As if the relay's side of its old claim session broke first: the server still runs it, holding B.
-  pg::Session old_session(f.info, "outbox-relay:claim");
-  REQUIRE(old_session.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")").ok());
-  const int old_pid = PQbackendPID(old_session.get());
-  f.flag.reset(old_pid);
-  f.flag.lower();
-  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
-  CHECK(f.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(old_pid)) == "0");
-  CHECK(f.scalar(kFlagDown) == "t");
+  pg::Session old_session(info, "outbox-relay:claim");
+  auto named = old_session.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey +
+                                "), pg_backend_pid(), backend_start FROM pg_stat_activity "
+                                "WHERE pid = pg_backend_pid()");
+  REQUIRE(named.ok());
+  const std::string pid(named.value(0, 1));
+  const std::string started(named.value(0, 2));
+  pg::Session bystander(info, "bystander");
+  const std::string bystander_pid = std::to_string(PQbackendPID(bystander.get()));
+  pg::Session relay_session(info, "relay");
+  const std::string sql(relay::queries::end_orphaned_flag.sql);
 
-  // Given a pid that does not hold B, lowering ends nothing.
-  pg::Session bystander(f.info, "bystander");
-  const int bystander_pid = PQbackendPID(bystander.get());
-  f.flag.reset(bystander_pid);
-  f.flag.lower();
-  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 2; }));
+  // Another session, or a later one that got the same pid (another start time), is left alone.
+  CHECK(relay_session.exec(sql, {bystander_pid, started}).rows() == 0);
+  CHECK(relay_session.exec(sql, {pid, "2000-01-01 00:00:00+00"}).rows() == 0);
   CHECK(bystander.exec("SELECT 1").ok());
+  CHECK(cluster.query_value(kFlagDown) == "f");
+
+  auto ended = relay_session.exec(sql, {pid, started});
+  REQUIRE(ended.ok());
+  REQUIRE(ended.rows() == 1);
+  CHECK(ended.value(0, 0) == "t");
+  CHECK(cluster.query_value("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid) == "0");
+  CHECK(cluster.query_value(kFlagDown) == "t");
 }
