@@ -147,7 +147,7 @@ http::Response one_exchange(Carrier carrier, const std::string& answer) {
 }  // namespace
 
 TEST_CASE(
-    "builtin client: plain http goes through the built-in code; https, credentials, chunked "
+    "builtin client: plain http goes through the built-in code: https, credentials, chunked "
     "uploads and a switched-off option go through libcurl",
     "[builtin]") {
   HttpServer server;

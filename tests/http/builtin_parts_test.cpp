@@ -105,7 +105,7 @@ TEST_CASE("builtin: header lines follow libcurl's rules for replacing, removing 
         "ab");
 }
 
-TEST_CASE("builtin: GET and DELETE without a body say no length; HEAD never sends one", "[builtin]") {
+TEST_CASE("builtin: GET and DELETE without a body say no length: HEAD never sends one", "[builtin]") {
   http::Request request = post({}, "");
   request.method = "GET";
   CHECK(wire_of(request) == "GET /hook?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n");
@@ -201,7 +201,7 @@ TEST_CASE("builtin: a response cut short, garbage, or followed by unasked bytes 
   CHECK_FALSE(reader.connection_reusable());
 }
 
-TEST_CASE("builtin: IP literals need no lookup; names do", "[builtin]") {
+TEST_CASE("builtin: IP literals need no lookup: names do", "[builtin]") {
   auto v4 = http::detail::literal_address("127.0.0.1", 8080);
   REQUIRE(v4);
   REQUIRE(v4->size() == 1);

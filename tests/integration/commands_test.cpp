@@ -252,7 +252,7 @@ TEST_CASE("purge --include-dead also deletes the dead rows that went dead before
   CHECK(snapshot_rows(f.pg) == before);
 }
 
-TEST_CASE("purge --dry-run counts and deletes nothing; a purge that matches nothing prints 0 rows") {
+TEST_CASE("purge --dry-run counts and deletes nothing: a purge that matches nothing prints 0 rows") {
   RelayFixture f;
   insert_mixed_rows(f.pg);
   const auto md5 = table_md5(f.pg);

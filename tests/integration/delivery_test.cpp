@@ -63,7 +63,7 @@ TEST_CASE("an idle relay hears one insert at once, through NOTIFY rather than th
   CHECK(f.sink.requests().at(0).body == "{\"hello\": \"world\"}");
 }
 
-TEST_CASE("requests carry the id, topic, attempt and the row's own headers; target_url overrides --target") {
+TEST_CASE("requests carry the id, topic, attempt and the row's own headers: target_url overrides --target") {
   RelayFixture f;
   HttpServer other;
   auto relay = f.start_relay({"--method", "PUT"});

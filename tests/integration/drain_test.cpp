@@ -47,7 +47,7 @@ TEST_CASE("drain --limit attempts at most that many rows") {
   CHECK(f.count("status = 'pending' AND attempts = 0") == 18);
 }
 
-TEST_CASE("drain with a failing target exits 1; the rows are failed with their retry in the future") {
+TEST_CASE("drain with a failing target exits 1: the rows are failed with their retry in the future") {
   RelayFixture f;
   f.sink.set_handler([](const RecordedRequest& r) {
     return Reply::with_status(r.header("X-Outbox-Topic") == "bad" ? 503 : 200);
@@ -75,7 +75,7 @@ TEST_CASE("drain against a stopped database exits 3 naming the cause") {
   CHECK(r.err.find("No such file or directory") != std::string::npos);
 }
 
-TEST_CASE("drain losing its database mid-run exits 3; claimed rows keep their lease, nothing is lost") {
+TEST_CASE("drain losing its database mid-run exits 3: claimed rows keep their lease, nothing is lost") {
   RelayFixture f;
   f.sink.set_handler([](const RecordedRequest&) { return Reply::delayed(1500ms); });
   f.insert_messages(5);

@@ -190,7 +190,7 @@ TEST_CASE("SIGTERM with a server that never answers: requests abandoned at --shu
                 "last_error LIKE 'interrupted by shutdown%'") == 4);
 }
 
-TEST_CASE("a second signal exits at once; the claimed rows keep their lease") {
+TEST_CASE("a second signal exits at once: the claimed rows keep their lease") {
   RelayFixture f;
   f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
   auto relay = f.start_relay({"--concurrency", "3", "--shutdown-timeout", "60s"});

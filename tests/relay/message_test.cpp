@@ -49,7 +49,7 @@ TEST_CASE("a request carries the payload, the default target and the outbox head
   CHECK(has(r.headers, "User-Agent: outbox-relay/test"));
 }
 
-TEST_CASE("the row's target_url and headers win; a row header replaces the default of the same name") {
+TEST_CASE("the row's target_url and headers win: a row header replaces the default of the same name") {
   auto m = message();
   m.target_url = "https://hooks.example.com/x";
   m.headers = "content-type: text/plain\nX-Tenant: acme";

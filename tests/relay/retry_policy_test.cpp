@@ -67,7 +67,7 @@ TEST_CASE("jitter spreads the delay within its fraction and never beyond the max
   CHECK(above);
 }
 
-TEST_CASE("2xx is sent; other statuses are classified as retryable or permanent") {
+TEST_CASE("2xx is sent: other statuses are classified as retryable or permanent") {
   RetryPolicy p(no_jitter());
   for (long code : {200L, 201L, 202L, 204L, 299L})
     CHECK(p.decide(status(code), 1, 0, kNow).verdict == Verdict::sent);
