@@ -39,6 +39,10 @@ constexpr int kBusyMinRows = 10;
 constexpr milliseconds kBusyPollMin{1};
 constexpr milliseconds kBusyPollMax{5};
 constexpr double kBusyRowsPerSecondPerMs = 2'000;
+// A busy relay that has sent no claim for this long (every slot taken by slow requests, claims failing)
+// is not looking for rows: it lowers the flag, so that writers notify again and other relays on the table
+// hear of their rows.
+constexpr milliseconds kBusyStall{100};
 // Pause before claiming again after a claim statement failed (not a broken connection).
 constexpr milliseconds kClaimRetryPause{1'000};
 // A claimed row still waiting for a slot is sent only if its lease outlasts its send by this much.
@@ -114,7 +118,11 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
                                      .on_notification = [this](pg::Notification&&) { on_notified(); }}),
       claim_conn_(loop, info, claim_connection_options(config),
                   pg::ConnectionEvents{
-                      .on_ready = [this] { on_claim_connection_ready(); },
+                      .on_ready =
+                          [this] {
+                            busy_flag_.session_ready();
+                            on_claim_connection_ready();
+                          },
                       .on_lost = [this](std::string_view reason) { on_claim_connection_lost(reason); },
                       .on_notification = nullptr}),
       writer_(
@@ -131,9 +139,14 @@ Dispatcher::Dispatcher(uv_loop_t* loop, const Config& config, const pg::ConnInfo
                                 .builtin_http1 = config.http_client == HttpClient::builtin},
             [this](std::uint64_t tag, http::Response&& r) { on_response(tag, std::move(r)); }),
       sweep_timer_(loop, [this] { sweep(); }),
-      shutdown_timer_(loop, [this] { abandoning_ ? on_final_grace_expired() : on_shutdown_deadline(); }),
+      shutdown_timer_(loop,
+                      [this] {
+                        if (stopped_) return on_farewell_timeout();
+                        abandoning_ ? on_final_grace_expired() : on_shutdown_deadline();
+                      }),
       summary_timer_(loop, [this] { log_summary(); }),
       busy_poll_timer_(loop, [this] { wake(); }),
+      busy_stall_timer_(loop, [this] { check_busy_claims(); }),
       busy_flag_(loop, claim_conn_,
                  BusyFlag::Events{.on_writers_ended = [this] { on_writers_ended(); },
                                   .on_lowered = [this] { on_busy_flag_lowered(); }}),
@@ -234,14 +247,17 @@ void Dispatcher::on_claim_connection_lost(std::string_view reason) {
   // B goes with the session; the reconnect waits for the writers that saw it (on_schema_checked).
   busy_ = false;
   busy_poll_timer_.stop();
+  busy_stall_timer_.stop();
   busy_flag_.reset();
   maybe_finish_stop();
 }
 
 void Dispatcher::on_notified() {
   // Notifications arriving while the relay is already at work mean writers come faster than it goes idle:
-  // tell them to stop notifying (each NOTIFY serialises their commits) and poll instead.
-  if (!busy_ && !stopping_ && schema_ok_ && (claiming_ || http_.in_flight() > 0)) become_busy();
+  // tell them to stop notifying (each NOTIFY serialises their commits) and poll instead. Not while every
+  // slot is taken: a relay that cannot claim would keep other relays from hearing of the rows.
+  if (!busy_ && !stopping_ && schema_ok_ && (claiming_ || http_.in_flight() > 0) && claim_room() > 0)
+    become_busy();
   wake();
 }
 
@@ -250,13 +266,26 @@ void Dispatcher::become_busy() {
   busy_window_start_ = Clock::now();
   busy_window_rows_ = 0;
   busy_poll_ = kBusyPollMin;
+  busy_stall_timer_.start(kBusyStall);
   busy_flag_.raise();
 }
 
 void Dispatcher::go_idle() {
   busy_ = false;
   busy_poll_timer_.stop();
+  busy_stall_timer_.stop();
   busy_flag_.lower();
+}
+
+void Dispatcher::check_busy_claims() {
+  if (!busy_ || stopping_) return;
+  const auto since = Clock::now() - last_claim_sent_;
+  if (claiming_ || since < kBusyStall) {
+    busy_stall_timer_.start(claiming_ ? kBusyStall : std::chrono::ceil<milliseconds>(kBusyStall - since));
+    return;
+  }
+  spdlog::debug("no claim for {} ms while busy: back to notifications", kBusyStall.count());
+  go_idle();
 }
 
 void Dispatcher::on_writers_ended() {
@@ -387,6 +416,7 @@ void Dispatcher::maybe_claim() {
   claiming_ = true;
   const std::uint64_t wake_seen = wakes_;
   const auto sent_at = Clock::now();
+  last_claim_sent_ = sent_at;
   // One line per claim: at info for a drain (a handful per run), at debug for the daemon (thousands a
   // second).
   log::event(draining_ ? spdlog::level::info : spdlog::level::debug, "start batch", {{"limit", requested}});
@@ -593,6 +623,7 @@ void Dispatcher::stop() {
   summary_timer_.stop();
   busy_ = false;
   busy_poll_timer_.stop();
+  busy_stall_timer_.stop();
   // This relay claims nothing more: writers must notify the others from now on. Those that skipped their
   // NOTIFY because of its flag are waited for meanwhile (until --shutdown-timeout at most). Not on a
   // connection that is down: that cannot be waited on, and must not hold up the exit.
@@ -642,7 +673,8 @@ void Dispatcher::maybe_finish_stop() {
   // waited for (the shutdown deadline ends that too).
   if (busy_flag_.state() != BusyFlag::State::down) return;
   stopped_ = true;
-  shutdown_timer_.stop();
+  // The NOTIFY below gets kFinalGrace, so that a connection that hangs cannot hold up the exit.
+  shutdown_timer_.start(kFinalGrace);
   // Only on a healthy connection: a database that is down cannot be told, and must not hold up the exit.
   // Before the deadline, a statement still running (an abandoned wait's last look) is no reason to skip
   // the NOTIFY; after it, that statement may be what is stuck.
@@ -653,6 +685,12 @@ void Dispatcher::maybe_finish_stop() {
   // Always: rows may have become claimable that this relay will not claim (writers it waited for, the next
   // message of an ordering key, a look it owed after its last wait), and one NOTIFY is cheap.
   notify_other_relays([this] { finish_stop(); });
+}
+
+void Dispatcher::on_farewell_timeout() {
+  log::event(spdlog::level::warn, "could not wake the other relays",
+             {{"detail", "the database did not answer in time; they find the rows at their next sweep"}});
+  finish_stop();
 }
 
 void Dispatcher::notify_other_relays(std::function<void()> then) {
@@ -676,6 +714,10 @@ void Dispatcher::maybe_finish_drain() {
 }
 
 void Dispatcher::finish_stop() {
+  // Closing the connection fails the NOTIFY still queued, whose callback comes back here.
+  if (finished_) return;
+  finished_ = true;
+  shutdown_timer_.stop();
   claim_conn_.close();
   writer_.close();
   log_summary();

@@ -82,6 +82,7 @@ class Dispatcher {
   // Busy mode: polling, with the wake-up flag up (see relay/busy_flag.hpp).
   void become_busy();
   void go_idle();
+  void check_busy_claims();
   bool note_busy_progress(int rows);
   void on_writers_ended();
   void on_busy_flag_lowered();
@@ -118,6 +119,7 @@ class Dispatcher {
   // Shutdown.
   void on_shutdown_deadline();
   void on_final_grace_expired();
+  void on_farewell_timeout();
   void notify_other_relays(std::function<void()> then);
   void maybe_finish_stop();
   void maybe_finish_drain();
@@ -140,6 +142,7 @@ class Dispatcher {
   loop::Timer shutdown_timer_;
   loop::Timer summary_timer_;
   loop::Timer busy_poll_timer_;
+  loop::Timer busy_stall_timer_;
   BusyFlag busy_flag_;
   loop::Timer schema_retry_timer_;
 
@@ -162,6 +165,7 @@ class Dispatcher {
   std::chrono::steady_clock::time_point busy_window_start_;
   int busy_window_rows_ = 0;
   std::chrono::milliseconds busy_poll_{};
+  std::chrono::steady_clock::time_point last_claim_sent_;
   std::uint64_t wakes_ = 0;  // notifications and other reasons to look at the table, counted
   std::optional<std::chrono::steady_clock::time_point> next_due_;
   std::optional<std::chrono::steady_clock::time_point> due_noted_while_sweeping_;
@@ -171,6 +175,7 @@ class Dispatcher {
   bool stopping_ = false;
   bool abandoning_ = false;  // past the shutdown deadline: in-flight requests are being aborted
   bool stopped_ = false;
+  bool finished_ = false;  // finish_stop ran
   bool stopped_cleanly_ = true;
   bool ready_reported_ = false;
   Counters counters_;

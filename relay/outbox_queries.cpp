@@ -142,39 +142,62 @@ SELECT (SELECT max(version) FROM outbox.schema_migrations),
 
 // The wake-up flag of sql/triggers/notify.sql, the relay's half. B is the key that the triggers' WHEN
 // clauses try shared.
-// Also names this session (pid, start time), so that a relay can recognise it later (end_orphaned_flag).
 const pg::PreparedStatement busy_flag_take{"outbox_busy_flag_take", R"sql(
-SELECT pg_try_advisory_lock(-2025047403911557836), pg_backend_pid(),
-       (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+SELECT pg_try_advisory_lock(-2025047403911557836)
 )sql"};
 
 const pg::PreparedStatement busy_flag_release{"outbox_busy_flag_release", R"sql(
 SELECT pg_advisory_unlock(-2025047403911557836)
 )sql"};
 
+// Names this session, so that a relay can recognise it after its own side broke (end_orphaned_flag).
+const pg::PreparedStatement session_identity{"outbox_session_identity", R"sql(
+SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()
+)sql"};
+
 // pg_locks shows fast-path locks too, and a writer takes ROW EXCLUSIVE, and its transaction id, before its
 // trigger asks for B. Each transaction id appears once (a transaction holds one such lock per id: its own
 // and its subtransactions'). The writers are followed by transaction id, whose lock is released only after
-// the commit is visible and moves with a PREPARE TRANSACTION (a virtual transaction id changes there). One
-// read of pg_locks for both sides of the join, so that a writer preparing meanwhile is not missed. A writer
-// with no transaction id has not inserted yet: its trigger will find B released.
+// the commit is visible and stays with a prepared transaction. One read of pg_locks serves every part, so
+// that the parts agree. A writer with no transaction id has not inserted yet: its trigger will find B
+// released.
+// PREPARE TRANSACTION moves a writer's locks to the prepared transaction one lock partition at a time. The
+// prepared transaction keeps the writer's virtual transaction id in current minor releases, so the join
+// holds throughout; older ones (and prepared transactions recovered after a restart) give it -1/xid, which
+// the second part reads, and while the move is under way the transaction id's lock may be gone from the
+// writer's virtual id: then every prepared transaction is waited for (the third part).
+// Relation OIDs repeat across databases made from one template, hence the database test.
 const pg::PreparedStatement open_writers{"outbox_open_writers", R"sql(
 WITH locks AS MATERIALIZED (
-  SELECT locktype, relation, mode, granted, pid, virtualtransaction, transactionid FROM pg_locks
+  SELECT locktype, database, relation, mode, granted, pid, virtualtransaction, transactionid FROM pg_locks
+), table_writers AS (
+  SELECT pid, virtualtransaction FROM locks
+   WHERE locktype = 'relation'
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND relation = 'outbox.messages'::regclass
+     AND mode = 'RowExclusiveLock'
+     AND granted
+     AND pid IS DISTINCT FROM pg_backend_pid()
+), xids AS (
+  SELECT pid, virtualtransaction, transactionid FROM locks
+   WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted
 ), writers AS (
-  SELECT x.transactionid
-    FROM locks AS w
-    JOIN locks AS x ON x.virtualtransaction = w.virtualtransaction
-   WHERE w.locktype = 'relation'
-     AND w.relation = 'outbox.messages'::regclass
-     AND w.mode = 'RowExclusiveLock'
-     AND w.granted
-     AND w.pid IS DISTINCT FROM pg_backend_pid()
-     AND x.locktype = 'transactionid'
-     AND x.mode = 'ExclusiveLock'
-     AND x.granted
+  SELECT x.transactionid::text AS xid
+    FROM table_writers AS w
+    JOIN xids AS x ON x.virtualtransaction = w.virtualtransaction
+  UNION
+  SELECT split_part(w.virtualtransaction, '/', 2)
+    FROM table_writers AS w
+   WHERE w.virtualtransaction LIKE '-1/%'
+  UNION
+  SELECT x.transactionid::text
+    FROM xids AS x
+   WHERE x.pid IS NULL
+     AND EXISTS (SELECT 1 FROM table_writers AS w
+                  WHERE w.pid IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM xids AS y WHERE y.virtualtransaction = w.virtualtransaction))
 )
-SELECT count(*), coalesce(array_agg(transactionid), '{}') FROM writers
+SELECT count(*), coalesce(array_agg(xid), '{}') FROM writers
 )sql"};
 
 const pg::PreparedStatement writers_still_open{"outbox_writers_still_open", R"sql(
@@ -198,6 +221,7 @@ SELECT pg_terminate_backend(l.pid, 5000)
    AND l.mode = 'ExclusiveLock'
    AND l.granted
    AND l.pid = $1::int
+   AND l.pid <> pg_backend_pid()
    AND a.backend_start = $2::timestamptz
 )sql"};
 

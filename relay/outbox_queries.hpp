@@ -58,10 +58,11 @@ extern const pg::PreparedStatement complete;
 extern const pg::PreparedStatement schema_check;
 
 // The wake-up flag (sql/triggers/notify.sql): advisory lock B, held exclusively on the claim session while
-// the relay is busy. Take tries (never waits) and answers (whether it got B, this session's backend pid,
-// its start time); release answers whether B was held.
+// the relay is busy. Take tries (never waits) and answers whether it got B; release answers whether B was
+// held. session_identity answers this session's (backend pid, start time).
 extern const pg::PreparedStatement busy_flag_take;
 extern const pg::PreparedStatement busy_flag_release;
+extern const pg::PreparedStatement session_identity;
 // The writers still open: transactions of other sessions that hold ROW EXCLUSIVE on outbox.messages, as
 // (count, their transaction ids as a text array). writers_still_open takes such an array as $1 and answers
 // the same for those of it still open.

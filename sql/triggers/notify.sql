@@ -15,19 +15,25 @@
 -- The handshake that keeps this from ever losing a wake-up:
 --   writer: inserts (so it holds ROW EXCLUSIVE on outbox.messages until it ends), then tries B;
 --   relay, going from busy to idle (or stopping): releases B, then lists the transactions that hold
---     ROW EXCLUSIVE on outbox.messages (pg_locks) and waits until each of them has ended; only then does
---     its last claim (or, when stopping, its NOTIFY to the other relays) go out.
+--     ROW EXCLUSIVE on outbox.messages (pg_locks) and waits until each of them has ended, claiming (or,
+--     when stopping, notifying the other relays) right after the listing and whenever some of them end:
+--     a writer that is not on the list ended before it.
 -- A writer that found B held took its table lock before that, and so is on the list or already over when
--- the relay reads it: the last claim sees its row. A writer that tries B after the release gets it and
--- notifies. Nothing here depends on a snapshot, so every isolation level works the same, and the wait
+-- the relay reads it: a claim after the listing sees its row. A writer that tries B after the release gets
+-- it and notifies. Nothing here depends on a snapshot, so every isolation level works the same, and the wait
 -- follows transaction ids, which survive a PREPARE TRANSACTION. The relay never queues for a lock: it takes
 -- B with a try (which fails while another relay holds it, or for the instant a writer's test holds it
 -- shared: it tries again later), and it waits for writers by reading pg_locks, not by a lock request that
 -- new writers would have to queue behind.
+-- A busy relay that sends no claim for 100 ms (all its request slots taken) releases B the same way, so
+-- that the other relays hear of new rows.
 -- A relay that dies gives B back with its session. One that vanishes without closing its connection holds
 -- it until the server's TCP keepalive gives the session up (the relay asks for about 10 s), and meanwhile
 -- rows reach the other relays at their sweep; a relay whose own side of the connection broke first ends
--- its old session when it reconnects.
+-- its old session when it reconnects, before it lists the writers. A relay process that freezes while
+-- busy keeps B until it goes on or goes away.
+-- Two-phase commit: PostgreSQL refuses to PREPARE a transaction that notified, so a writer can prepare only
+-- while a relay is busy; the relay waits for such a writer until COMMIT PREPARED.
 -- B is hashtextextended('outbox-relay wakeup', 0); relay/outbox_queries.cpp uses the same key.
 --
 -- Re-runnable: `outbox-relay migrate` applies this file after the migrations, every time, with the channel

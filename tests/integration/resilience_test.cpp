@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "tests/integration/relay_fixture.hpp"
+#include "tests/support/socket_proxy.hpp"
 
 using namespace testkit;
 
@@ -188,6 +189,24 @@ TEST_CASE("SIGTERM with a server that never answers: requests abandoned at --shu
   // The attempt stands (the request may have arrived); the row is free for the next relay at once.
   CHECK(f.count("status = 'pending' AND attempts = 1 AND lease_owner IS NULL AND "
                 "last_error LIKE 'interrupted by shutdown%'") == 4);
+}
+
+TEST_CASE("SIGTERM with a database that stops answering: the farewell NOTIFY does not hold up the exit") {
+  RelayFixture f;
+  SocketProxy proxy(f.pg.socket_dir() + "/.s.PGSQL." + std::to_string(f.pg.port()));
+  const std::string url =
+      "postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) + "/postgres?connect_timeout=5";
+  auto relay = f.start_relay({"--database-url", url, "--log-level", "debug", "--shutdown-timeout", "30s"});
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  // Idle, every connection up; from now on the server's answers never come back (statements still reach
+  // it), as when a network drops packets one way.
+  proxy.hold_replies();
+  const auto signalled = std::chrono::steady_clock::now();
+  relay->signal(SIGTERM);
+  const auto exit_code = relay->wait(20s);
+  REQUIRE_WITH_LOG(exit_code.has_value(), *relay);
+  CHECK(std::chrono::steady_clock::now() - signalled < 15s);
+  CHECK(relay->err().find("could not wake the other relays") != std::string::npos);
 }
 
 TEST_CASE("a second signal exits at once: the claimed rows keep their lease") {

@@ -2,6 +2,7 @@
 // triggers: what writers do while the flag is up, and whom lowering it waits for.
 #include "relay/busy_flag.hpp"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "relay/outbox_queries.hpp"
 #include "tests/pg/pg_test_support.hpp"
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/socket_proxy.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace std::chrono_literals;
@@ -36,9 +38,18 @@ std::vector<std::string> work_session_setup() {
   return setup;
 }
 
+struct FixtureOptions {
+  // The name of a database to copy from this one once migrated, before any session connects.
+  const char* twin = nullptr;
+  // The claim session goes through a proxy, whose client side a test can break while the server's side
+  // lives on.
+  bool through_proxy = false;
+};
+
 struct FlagFixture {
   testkit::PgCluster cluster;
   pg::ConnInfo info = pg::ConnInfo::parse(cluster.url());
+  std::unique_ptr<testkit::SocketProxy> proxy;
   loop::EventLoop ev;
   int notifications = 0;
   int writers_ended = 0;
@@ -48,17 +59,30 @@ struct FlagFixture {
       pg::Listener::Events{.on_listening = nullptr,
                            .on_lost = nullptr,
                            .on_notification = [this](pg::Notification&&) { ++notifications; }}};
-  pg::Connection session{
-      ev.get(), info, pgtest::fast_options("claim", work_session_setup()),
-      pg::ConnectionEvents{.on_ready = nullptr, .on_lost = nullptr, .on_notification = nullptr}};
+  pg::Connection session;
   BusyFlag flag{
       ev.get(), session,
       BusyFlag::Events{.on_writers_ended = [this] { ++writers_ended; }, .on_lowered = [this] { ++lowered; }}};
 
-  FlagFixture() {
+  explicit FlagFixture(FixtureOptions options = {})
+      : proxy(options.through_proxy
+                  ? std::make_unique<testkit::SocketProxy>(cluster.socket_dir() + "/.s.PGSQL." +
+                                                           std::to_string(cluster.port()))
+                  : nullptr),
+        session(ev.get(),
+                proxy ? pg::ConnInfo::parse("host=127.0.0.1 port=" + std::to_string(proxy->port()) +
+                                            " dbname=postgres user=postgres")
+                      : info,
+                pgtest::fast_options("claim", work_session_setup()),
+                pg::ConnectionEvents{.on_ready = [this] { flag.session_ready(); },
+                                     .on_lost = [this](std::string_view) { flag.reset(); },
+                                     .on_notification = nullptr}) {
     relay::migrate(info, "outbox", "busy-flag-test");
+    if (options.twin != nullptr)
+      cluster.exec(std::string("CREATE DATABASE ") + options.twin + " TEMPLATE postgres", "template1");
     listener.start();
     session.start();
+    // Idle once the session has also named itself (queued when it became ready).
     REQUIRE(run_until(ev.get(), [&] { return listener.listening() && session.idle(); }));
   }
 
@@ -119,10 +143,12 @@ TEST_CASE("lowering waits for each writer that was open when the flag went down,
   pg::Session first = open_writer(f.info, "READ COMMITTED");
   pg::Session second = open_writer(f.info, "REPEATABLE READ");
   f.flag.lower();
-  // Released, and waiting: the loop turns on the wait's rechecks.
-  REQUIRE(run_until(f.ev.get(), [&] { return f.scalar(kFlagDown) == "t"; }));
-  REQUIRE_FALSE(run_until(
-      f.ev.get(), [&] { return f.writers_ended + f.lowered > 0; }, 300ms));
+  // Released, and waiting: the first look lists both (and says that writers may have ended before it).
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 2; }));
+  CHECK(f.scalar(kFlagDown) == "t");
+  CHECK(f.writers_ended == 1);
+  CHECK_FALSE(run_until(
+      f.ev.get(), [&] { return f.writers_ended > 1 || f.lowered > 0; }, 300ms));
   CHECK(f.flag.state() == BusyFlag::State::lowering);
 
   // A writer that comes now is not held up, notifies, and is not waited for even while it stays open.
@@ -131,7 +157,8 @@ TEST_CASE("lowering waits for each writer that was open when the flag went down,
   REQUIRE(late.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('late', '{}')").ok());
 
   REQUIRE(first.exec("COMMIT").ok());
-  REQUIRE(run_until(f.ev.get(), [&] { return f.writers_ended == 1; }));
+  REQUIRE(run_until(f.ev.get(), [&] { return f.writers_ended == 2; }));
+  CHECK(f.flag.writers_left() == 1);
   CHECK(f.lowered == 0);
   CHECK(f.flag.state() == BusyFlag::State::lowering);
 
@@ -148,14 +175,43 @@ TEST_CASE("lowering waits for each writer that was open when the flag went down,
       f.ev.get(), [&] { return f.notifications > before; }, 5s));
 }
 
+TEST_CASE("rows of writers that ended before the first look are claimable at once, not after the slowest") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  // A long application transaction that wrote to the outbox while the flag was up, and stays open.
+  pg::Session slow = open_writer(f.info, "READ COMMITTED");
+  // A writer that skipped its NOTIFY and committed before the relay let go: it will not be on the list.
+  CHECK_FALSE(f.insert_notifies(200ms));
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
+  // The relay is told to look now, with the slow writer still open.
+  CHECK(f.writers_ended == 1);
+  CHECK(f.lowered == 0);
+  REQUIRE(slow.exec("COMMIT").ok());
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+}
+
+TEST_CASE("writers of another database with the same table are not waited for") {
+  // A database copied from the relay's: its outbox.messages has the same OID.
+  FlagFixture f({.twin = "twin"});
+  REQUIRE(f.scalar("SELECT 'outbox.messages'::regclass::oid") ==
+          f.cluster.query_value("SELECT 'outbox.messages'::regclass::oid", "twin"));
+  pg::Session other(pg::ConnInfo::parse(f.cluster.url("twin")), "twin-writer");
+  REQUIRE(other.exec("BEGIN").ok());
+  REQUIRE(other.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('twin', '{}')").ok());
+  f.raise_and_wait_up();
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  REQUIRE(other.exec("COMMIT").ok());
+}
+
 TEST_CASE("a writer that prepares its transaction during the wait is waited for until COMMIT PREPARED") {
   FlagFixture f;
   f.raise_and_wait_up();
   pg::Session writer = open_writer(f.info, "READ COMMITTED");
   f.flag.lower();
-  REQUIRE_FALSE(run_until(
-      f.ev.get(), [&] { return f.lowered > 0; }, 100ms));
-  // Its virtual transaction id changes here; its transaction id and that id's lock stay.
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
+  // Its locks move to the prepared transaction; its transaction id and that id's lock stay.
   REQUIRE(writer.exec("PREPARE TRANSACTION 'outbox-writer'").ok());
   CHECK_FALSE(run_until(
       f.ev.get(), [&] { return f.lowered > 0; }, 500ms));
@@ -164,22 +220,23 @@ TEST_CASE("a writer that prepares its transaction during the wait is waited for 
   CHECK(f.scalar("SELECT count(*) FROM outbox.messages WHERE topic = 'open'") == "1");
 }
 
-TEST_CASE("raising again abandons the wait; the next lowering waits for the same writer") {
+TEST_CASE("raising again abandons the wait: the next lowering waits for the same writer") {
   FlagFixture f;
   f.raise_and_wait_up();
   pg::Session writer = open_writer(f.info, "READ COMMITTED");
   f.flag.lower();
   // The wait is under way (listed, rechecking) when it is abandoned.
-  REQUIRE_FALSE(run_until(
-      f.ev.get(), [&] { return f.lowered > 0; }, 100ms));
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
   REQUIRE(f.flag.state() == BusyFlag::State::lowering);
+  const int ended_at_first_look = f.writers_ended;
   f.flag.raise();
   REQUIRE(run_until(f.ev.get(), [&] { return f.flag.state() == BusyFlag::State::up; }));
-  // The abandoned wait reports nothing, though its writer is still open.
+  // The abandoned wait reports nothing more, though its writer is still open.
   CHECK_FALSE(run_until(
-      f.ev.get(), [&] { return f.lowered > 0 || f.writers_ended > 0; }, 300ms));
+      f.ev.get(), [&] { return f.lowered > 0 || f.writers_ended > ended_at_first_look; }, 300ms));
 
   f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
   CHECK_FALSE(run_until(
       f.ev.get(), [&] { return f.lowered > 0; }, 300ms));
   REQUIRE(writer.exec("COMMIT").ok());
@@ -192,8 +249,7 @@ TEST_CASE("a take that fails after an abandoned wait keeps the debt") {
   f.raise_and_wait_up();
   pg::Session writer = open_writer(f.info, "READ COMMITTED");
   f.flag.lower();
-  REQUIRE_FALSE(run_until(
-      f.ev.get(), [&] { return f.lowered > 0; }, 100ms));
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
   // Another relay takes B meanwhile; this one's new take fails.
   pg::Session other(f.info, "other-relay");
   REQUIRE(other.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")").ok());
@@ -202,6 +258,7 @@ TEST_CASE("a take that fails after an abandoned wait keeps the debt") {
   CHECK(f.flag.owes_wait());
   // Lowering (as a stopping relay does) still waits for the writer.
   f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
   CHECK_FALSE(run_until(
       f.ev.get(), [&] { return f.lowered > 0; }, 300ms));
   REQUIRE(writer.exec("COMMIT").ok());
@@ -273,4 +330,77 @@ TEST_CASE("the previous claim session is ended only if it is that session and ho
   CHECK(ended.value(0, 0) == "t");
   CHECK(cluster.query_value("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid) == "0");
   CHECK(cluster.query_value(kFlagDown) == "t");
+
+  // Nor does a session ever end itself, should it be named.
+  REQUIRE(relay_session.exec(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")").ok());
+  auto self = relay_session.exec(std::string(relay::queries::session_identity.sql));
+  REQUIRE(self.ok());
+  CHECK(relay_session.exec(sql, {std::string(self.value(0, 0)), std::string(self.value(0, 1))}).rows() == 0);
+  CHECK(relay_session.exec("SELECT 1").ok());
+}
+
+namespace {
+
+// The server pid of the session that holds B exclusively, or "" when none does.
+std::string flag_holder(const FlagFixture& f) {
+  return f.scalar(
+      "SELECT coalesce((SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
+      "mode = 'ExclusiveLock' AND granted AND classid = '3823474205'::oid AND objid = '2223394100'::oid), "
+      "'')");
+}
+
+// Breaks the claim session on the relay's side only, and waits until it is connected and named again.
+void break_client_side(FlagFixture& f) {
+  const auto connects = f.session.connects();
+  f.proxy->cut_client_sides();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.session.connects() > connects && f.session.idle(); }));
+}
+
+}  // namespace
+
+TEST_CASE("a claim session broken on the relay's side holding the flag is ended by the next lowering") {
+  FlagFixture f({.through_proxy = true});
+  f.raise_and_wait_up();
+  const std::string old_pid = flag_holder(f);
+  REQUIRE_FALSE(old_pid.empty());
+  // A writer that skipped its NOTIFY because of that flag, still open.
+  pg::Session writer = open_writer(f.info, "READ COMMITTED");
+  break_client_side(f);
+  CHECK(f.flag.state() == BusyFlag::State::down);
+  CHECK(f.flag.owes_wait());
+  // The server still runs the old session, and writers still skip their NOTIFY because of it.
+  CHECK(flag_holder(f) == old_pid);
+
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.flag.writers_left() == 1; }));
+  CHECK(f.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + old_pid) == "0");
+  CHECK(f.scalar(kFlagDown) == "t");
+  REQUIRE(writer.exec("COMMIT").ok());
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.insert_notifies(5s));
+}
+
+TEST_CASE("a take whose answer was lost counts as held: the next lowering ends the old session") {
+  FlagFixture f({.through_proxy = true});
+  // Once up and down, so that the take is prepared on the session: a held answer to its PREPARE would keep
+  // the take itself from being sent.
+  f.raise_and_wait_up();
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  // The take reaches the server, which takes B; its answer never comes back.
+  f.proxy->hold_replies();
+  f.flag.raise();
+  REQUIRE(run_until(f.ev.get(), [&] { return !flag_holder(f).empty(); }));
+  const std::string old_pid = flag_holder(f);
+  CHECK(f.flag.state() == BusyFlag::State::raising);
+  break_client_side(f);
+  CHECK(f.flag.state() == BusyFlag::State::down);
+  CHECK(f.flag.owes_wait());
+  CHECK(flag_holder(f) == old_pid);
+
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 2; }));
+  CHECK(f.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + old_pid) == "0");
+  CHECK(flag_holder(f).empty());
+  CHECK(f.insert_notifies(5s));
 }
