@@ -20,6 +20,8 @@ using std::chrono::milliseconds;
 // claimed at most 50 ms after it commits. The cap is also the pause before a failed step is tried again.
 constexpr milliseconds kFirstRecheck{1};
 constexpr milliseconds kMaxRecheck{50};
+// An orphan that did not end when told to took the session 5 s already; the next try waits a while.
+constexpr milliseconds kOrphanRetry{1'000};
 
 const char* name(BusyFlag::State s) {
   switch (s) {
@@ -88,8 +90,10 @@ void BusyFlag::on_taken(pg::Result&& result, std::uint64_t generation) {
       // The server may have taken B before the connection broke: reset() keeps the session as an orphan.
       set_state(State::down, "the session broke during the take");
     } else {
+      // Whether B was taken is not known: release it to be sure, and wait for writers as after any take.
       spdlog::error("raising the wake-up flag failed: {}", result.error());
-      may_hold_ = false;
+      owes_wait_ = true;
+      lower_when_taken_ = true;
       set_state(State::down, "the statement failed");
     }
   } else if (result.value(0, 0) == "t") {
@@ -154,7 +158,7 @@ void BusyFlag::on_released(pg::Result&& result, std::uint64_t generation, std::u
   if (session_broken()) return;  // B may still be held on the server: reset() keeps the session
   spdlog::error("releasing the wake-up flag failed, trying again in {} ms: {}", kMaxRecheck.count(),
                 result.error());
-  if (generation == generation_) retry_wait_later();
+  if (generation == generation_) retry_wait_later(kMaxRecheck);
 }
 
 void BusyFlag::end_orphan(const Session& orphan) {
@@ -190,16 +194,16 @@ void BusyFlag::on_orphan_ended(pg::Result&& result, const Session& orphan, std::
                   result.error());
   }
   if (generation != generation_) return;
-  retry_wait_later();
+  retry_wait_later(kOrphanRetry);
   // Meanwhile writers skip their NOTIFY: look at the table at each try rather than leave their rows.
   events_.on_writers_ended();
 }
 
-void BusyFlag::retry_wait_later() {
+void BusyFlag::retry_wait_later(milliseconds pause) {
   ++generation_;
   waiting_for_.reset();
   writers_left_ = 0;
-  recheck_timer_.start(kMaxRecheck);
+  recheck_timer_.start(pause);
 }
 
 void BusyFlag::on_recheck() {

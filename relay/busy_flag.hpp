@@ -84,7 +84,7 @@ class BusyFlag {
   void on_released(pg::Result&& result, std::uint64_t generation, std::uint64_t takes);
   void end_orphan(const Session& orphan);
   void on_orphan_ended(pg::Result&& result, const Session& orphan, std::uint64_t generation);
-  void retry_wait_later();
+  void retry_wait_later(std::chrono::milliseconds pause);
   void list_writers();
   void on_writers_listed(pg::Result&& result, std::uint64_t generation);
   void finish_wait();

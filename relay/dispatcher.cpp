@@ -39,9 +39,9 @@ constexpr int kBusyMinRows = 10;
 constexpr milliseconds kBusyPollMin{1};
 constexpr milliseconds kBusyPollMax{5};
 constexpr double kBusyRowsPerSecondPerMs = 2'000;
-// A busy relay that has sent no claim for this long (every slot taken by slow requests, claims failing)
-// is not looking for rows: it lowers the flag, so that writers notify again and other relays on the table
-// hear of their rows.
+// A busy relay that has sent no claim for this long (its requests slow to finish, claims failing) is not
+// looking for rows: it lowers the flag, so that writers notify again and other relays on the table hear of
+// their rows, and does not raise it again before it has caught up with the table (a claim came back short).
 constexpr milliseconds kBusyStall{100};
 // Pause before claiming again after a claim statement failed (not a broken connection).
 constexpr milliseconds kClaimRetryPause{1'000};
@@ -254,9 +254,11 @@ void Dispatcher::on_claim_connection_lost(std::string_view reason) {
 
 void Dispatcher::on_notified() {
   // Notifications arriving while the relay is already at work mean writers come faster than it goes idle:
-  // tell them to stop notifying (each NOTIFY serialises their commits) and poll instead. Not while every
-  // slot is taken: a relay that cannot claim would keep other relays from hearing of the rows.
-  if (!busy_ && !stopping_ && schema_ok_ && (claiming_ || http_.in_flight() > 0) && claim_room() > 0)
+  // tell them to stop notifying (each NOTIFY serialises their commits) and poll instead. Not while its
+  // requests leave no room for a claim, nor after a stall until it caught up: a relay that cannot claim
+  // would keep other relays from hearing of the rows.
+  if (!busy_ && !stopping_ && schema_ok_ && !stalled_ && (claiming_ || http_.in_flight() > 0) &&
+      has_room_to_claim())
     become_busy();
   wake();
 }
@@ -285,6 +287,7 @@ void Dispatcher::check_busy_claims() {
     return;
   }
   spdlog::debug("no claim for {} ms while busy: back to notifications", kBusyStall.count());
+  stalled_ = true;
   go_idle();
 }
 
@@ -393,21 +396,8 @@ void Dispatcher::maybe_claim() {
     sweep();
     return;
   }
-  if (stopping_ || !schema_ok_ || claiming_ || sweeping_ || !want_claim_) return;
-  const int room = claim_room();
-  if (room <= 0) return;
-  // An idle relay claims at once, for latency. While requests are in flight, it waits until a quarter of
-  // the window is free: a claim costs about as much for one row as for twenty, and a stream of one-row
-  // claims would spend the database on overhead. While claimed rows still wait for slots, the next claim
-  // goes out when half a window of room has opened, so that its rows arrive before the waiting ones run
-  // out: claims one after the other left the window half empty for the length of every claim (a drain
-  // spent 60 % of its time between claims).
-  if (claimed_waiting() > 0) {
-    if (static_cast<std::size_t>(room) < slots_.size() / 2) return;
-  } else if (http_.in_flight() > 0 && free_slots_.size() < claim_threshold_) {
-    return;
-  }
-  int requested = std::min(config_.batch_size, room);
+  if (stopping_ || !schema_ok_ || claiming_ || sweeping_ || !want_claim_ || !has_room_to_claim()) return;
+  int requested = std::min(config_.batch_size, claim_room());
   if (draining_ && config_.limit > 0) {
     const auto left = static_cast<std::int64_t>(config_.limit) - static_cast<std::int64_t>(counters_.claimed);
     if (left <= 0) return;
@@ -425,6 +415,19 @@ void Dispatcher::maybe_claim() {
                       [this, requested, wake_seen, sent_at](pg::Result&& r) {
                         on_claimed(std::move(r), requested, wake_seen, sent_at);
                       });
+}
+
+// Whether the requests under way leave room for a claim now. An idle relay claims at once, for latency.
+// While requests are in flight, it waits until a quarter of the window is free: a claim costs about as much
+// for one row as for twenty, and a stream of one-row claims would spend the database on overhead. While
+// claimed rows still wait for slots, the next claim goes out when half a window of room has opened, so that
+// its rows arrive before the waiting ones run out: claims one after the other left the window half empty
+// for the length of every claim (a drain spent 60 % of its time between claims).
+bool Dispatcher::has_room_to_claim() const {
+  const int room = claim_room();
+  if (room <= 0) return false;
+  if (claimed_waiting() > 0) return static_cast<std::size_t>(room) >= slots_.size() / 2;
+  return http_.in_flight() == 0 || free_slots_.size() >= claim_threshold_;
 }
 
 // How many more rows the relay may hold: one per slot, and up to one window more when the leases allow
@@ -511,6 +514,8 @@ void Dispatcher::on_claimed(pg::Result&& result, int requested, std::uint64_t wa
   claiming_ = false;
   // A short batch means the table had nothing more due when the claim looked, unless a wake-up arrived
   // since the claim was sent: its rows may have committed after the claim's snapshot.
+  // The table had no more due rows than it gave: the relay has caught up.
+  if (rows < requested) stalled_ = false;
   if (rows < requested && wakes_ == wake_seen) {
     want_claim_ = false;
     drain_exhausted_ = true;

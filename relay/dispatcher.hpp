@@ -83,6 +83,7 @@ class Dispatcher {
   void become_busy();
   void go_idle();
   void check_busy_claims();
+  bool has_room_to_claim() const;
   bool note_busy_progress(int rows);
   void on_writers_ended();
   void on_busy_flag_lowered();
@@ -162,6 +163,8 @@ class Dispatcher {
   bool sweep_wanted_ = false;
   bool want_claim_ = false;
   bool busy_ = false;  // polling for rows, rather than waiting for notifications
+  // Went idle because no claim could go out; not busy again until a claim comes back short.
+  bool stalled_ = false;
   std::chrono::steady_clock::time_point busy_window_start_;
   int busy_window_rows_ = 0;
   std::chrono::milliseconds busy_poll_{};

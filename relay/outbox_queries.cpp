@@ -146,8 +146,10 @@ const pg::PreparedStatement busy_flag_take{"outbox_busy_flag_take", R"sql(
 SELECT pg_try_advisory_lock(-2025047403911557836)
 )sql"};
 
+// Every advisory lock of the session: the claim session takes no other, and B taken twice (a take after a
+// release whose answer was lost) goes at once, where pg_advisory_unlock would leave it held once.
 const pg::PreparedStatement busy_flag_release{"outbox_busy_flag_release", R"sql(
-SELECT pg_advisory_unlock(-2025047403911557836)
+SELECT pg_advisory_unlock_all()
 )sql"};
 
 // Names this session, so that a relay can recognise it after its own side broke (end_orphaned_flag).
@@ -165,7 +167,9 @@ SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()
 // prepared transaction keeps the writer's virtual transaction id in current minor releases, so the join
 // holds throughout; older ones (and prepared transactions recovered after a restart) give it -1/xid, which
 // the second part reads, and while the move is under way the transaction id's lock may be gone from the
-// writer's virtual id: then every prepared transaction is waited for (the third part).
+// writer's virtual id: then the transactions of this database prepared in the last seconds are waited for
+// too (the third part; an old prepared transaction left behind is not waited for, and a writer mid-PREPARE
+// is always a recent one).
 // Relation OIDs repeat across databases made from one template, hence the database test.
 const pg::PreparedStatement open_writers{"outbox_open_writers", R"sql(
 WITH locks AS MATERIALIZED (
@@ -190,9 +194,10 @@ WITH locks AS MATERIALIZED (
     FROM table_writers AS w
    WHERE w.virtualtransaction LIKE '-1/%'
   UNION
-  SELECT x.transactionid::text
-    FROM xids AS x
-   WHERE x.pid IS NULL
+  SELECT p.transaction::text
+    FROM pg_prepared_xacts AS p
+   WHERE p.database = current_database()
+     AND p.prepared > clock_timestamp() - interval '10 seconds'
      AND EXISTS (SELECT 1 FROM table_writers AS w
                   WHERE w.pid IS NOT NULL
                     AND NOT EXISTS (SELECT 1 FROM xids AS y WHERE y.virtualtransaction = w.virtualtransaction))

@@ -58,8 +58,8 @@ extern const pg::PreparedStatement complete;
 extern const pg::PreparedStatement schema_check;
 
 // The wake-up flag (sql/triggers/notify.sql): advisory lock B, held exclusively on the claim session while
-// the relay is busy. Take tries (never waits) and answers whether it got B; release answers whether B was
-// held. session_identity answers this session's (backend pid, start time).
+// the relay is busy. Take tries (never waits) and answers whether it got B; release lets go of it however
+// many times it was taken. session_identity answers this session's (backend pid, start time).
 extern const pg::PreparedStatement busy_flag_take;
 extern const pg::PreparedStatement busy_flag_release;
 extern const pg::PreparedStatement session_identity;

@@ -25,8 +25,8 @@
 -- B with a try (which fails while another relay holds it, or for the instant a writer's test holds it
 -- shared: it tries again later), and it waits for writers by reading pg_locks, not by a lock request that
 -- new writers would have to queue behind.
--- A busy relay that sends no claim for 100 ms (all its request slots taken) releases B the same way, so
--- that the other relays hear of new rows.
+-- A busy relay that sends no claim for 100 ms (its requests slow to finish) releases B the same way, so
+-- that the other relays hear of new rows, and takes it again only once it has caught up with the table.
 -- A relay that dies gives B back with its session. One that vanishes without closing its connection holds
 -- it until the server's TCP keepalive gives the session up (the relay asks for about 10 s), and meanwhile
 -- rows reach the other relays at their sweep; a relay whose own side of the connection broke first ends

@@ -198,8 +198,19 @@ TEST_CASE("SIGTERM with a database that stops answering: the farewell NOTIFY doe
       "postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) + "/postgres?connect_timeout=5";
   auto relay = f.start_relay({"--database-url", url, "--log-level", "debug", "--shutdown-timeout", "30s"});
   REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-  // Idle, every connection up; from now on the server's answers never come back (statements still reach
-  // it), as when a network drops packets one way.
+  // Quiet: every session of the relay idle for a while, so that no answer is still on its way (the server
+  // shows a session idle just before it sends the answer).
+  REQUIRE_WITH_LOG(wait_until(
+                       [&] {
+                         return f.scalar(
+                                    "SELECT count(*) FILTER (WHERE state <> 'idle' OR state_change > "
+                                    "clock_timestamp() - interval '300 ms') FROM pg_stat_activity "
+                                    "WHERE application_name LIKE 'outbox-relay%'") == "0";
+                       },
+                       10s),
+                   *relay);
+  // From now on the server's answers never come back (statements still reach it), as when a network drops
+  // packets one way.
   proxy.hold_replies();
   const auto signalled = std::chrono::steady_clock::now();
   relay->signal(SIGTERM);

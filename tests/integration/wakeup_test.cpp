@@ -204,36 +204,40 @@ TEST_CASE("a busy relay finds rows inserted without a NOTIFY by itself, promptly
 }
 
 TEST_CASE("a writer open across the switch to idle: nobody waits for it, and its row goes as it commits") {
-  RelayFixture f;
-  auto relay = f.start_relay({"--log-level", "debug"});
-  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-  Stream stream(f.pg.url());
-  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
-  // Inserted while the flag is up, so without a NOTIFY, and still open when the relay goes idle.
-  OpenWriter open(f.pg.url());
-  const int streamed = stream.stop();
-  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
-  REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", streamed, 30s), *relay);
+  // The open writer may, rarely, have notified after all (see OpenWriter::commit): that run shows
+  // nothing, and is made again.
+  bool shown = false;
+  for (int run = 0; run < 3 && !shown; ++run) {
+    RelayFixture f;
+    auto relay = f.start_relay({"--log-level", "debug"});
+    REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+    Stream stream(f.pg.url());
+    REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
+    // Inserted while the flag is up, so without a NOTIFY, and still open when the relay goes idle.
+    OpenWriter open(f.pg.url());
+    const int streamed = stream.stop();
+    REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
+    REQUIRE_WITH_LOG(f.wait_count("status = 'sent'", streamed, 30s), *relay);
 
-  // Another writer goes straight through while the relay waits for the open one, and notifies.
-  pg::Session writer(pg::ConnInfo::parse(f.pg.url()), "writer");
-  REQUIRE(writer.exec("SET statement_timeout = '3s'").ok());
-  const auto started = std::chrono::steady_clock::now();
-  auto inserted = writer.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('next', '{}')");
-  INFO(inserted.error());
-  REQUIRE(inserted.ok());
-  CHECK(std::chrono::steady_clock::now() - started < 1s);
-  REQUIRE_WITH_LOG(f.wait_count("topic = 'next' AND status = 'sent'", 1, 10s), *relay);
+    // Another writer goes straight through while the relay waits for the open one, and notifies.
+    pg::Session writer(pg::ConnInfo::parse(f.pg.url()), "writer");
+    REQUIRE(writer.exec("SET statement_timeout = '3s'").ok());
+    const auto started = std::chrono::steady_clock::now();
+    auto inserted = writer.exec("INSERT INTO outbox.messages (topic, payload) VALUES ('next', '{}')");
+    INFO(inserted.error());
+    REQUIRE(inserted.ok());
+    CHECK(std::chrono::steady_clock::now() - started < 1s);
+    REQUIRE_WITH_LOG(f.wait_count("topic = 'next' AND status = 'sent'", 1, 10s), *relay);
 
-  // The open writer's row is found once it commits: the relay was waiting for exactly that.
-  const auto committed = std::chrono::steady_clock::now();
-  if (!open.commit()) {
-    WARN("the open writer notified after all (the flag went down and up around its insert): inconclusive");
-    return;
+    // The open writer's row is found once it commits: the relay was waiting for exactly that.
+    const auto committed = std::chrono::steady_clock::now();
+    const bool skipped_notify = open.commit();
+    REQUIRE_WITH_LOG(f.wait_count("id = " + open.id() + " AND status = 'sent'", 1, 10s), *relay);
+    CHECK(std::chrono::steady_clock::now() - committed < 2s);
+    CHECK(waited_for_writers(relay->err()));
+    shown = skipped_notify;
   }
-  REQUIRE_WITH_LOG(f.wait_count("id = " + open.id() + " AND status = 'sent'", 1, 10s), *relay);
-  CHECK(std::chrono::steady_clock::now() - committed < 2s);
-  CHECK(waited_for_writers(relay->err()));
+  CHECK(shown);
 }
 
 TEST_CASE("a relay killed while busy: its flag goes with its session, and writers notify again") {
@@ -257,71 +261,111 @@ TEST_CASE("a relay killed while busy: its flag goes with its session, and writer
 
 TEST_CASE(
     "a relay stopping while busy waits for the writers that skipped their NOTIFY, then wakes the others") {
-  RelayFixture f;
-  auto relay = f.start_relay({"--log-level", "debug"});
-  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-  pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
-  REQUIRE(listener.exec("LISTEN outbox").ok());
-  // Notifications from any session but the open writer's (whose own would prove nothing).
-  int open_writer_pid = 0;
-  const auto notified = [&] {
-    bool any = false;
-    PQconsumeInput(listener.get());
-    while (auto* n = PQnotifies(listener.get())) {
-      any = any || n->be_pid != open_writer_pid;
-      PQfreemem(n);
-    }
-    return any;
-  };
+  // The open writer may, rarely, have notified after all (see OpenWriter::commit): that run shows
+  // nothing, and is made again.
+  bool shown = false;
+  for (int run = 0; run < 3 && !shown; ++run) {
+    RelayFixture f;
+    auto relay = f.start_relay({"--log-level", "debug"});
+    REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+    pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
+    REQUIRE(listener.exec("LISTEN outbox").ok());
+    // Notifications from any session but the open writer's (whose own would prove nothing).
+    int open_writer_pid = 0;
+    const auto notified = [&] {
+      bool any = false;
+      PQconsumeInput(listener.get());
+      while (auto* n = PQnotifies(listener.get())) {
+        any = any || n->be_pid != open_writer_pid;
+        PQfreemem(n);
+      }
+      return any;
+    };
 
-  Stream stream(f.pg.url());
-  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
-  OpenWriter open(f.pg.url());
-  open_writer_pid = open.pid();
-  // Stopped while still busy: the stream keeps it so until the signal.
-  relay->signal(SIGTERM);
-  REQUIRE_WITH_LOG(relay->wait_for_err("stopping", 10s), *relay);
-  stream.stop();
-  REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
-  // The stream's last writers notified by themselves; let those notifications pass.
-  REQUIRE(wait_until([&] { return !notified() && !wait_until(notified, 200ms); }, 5s));
+    Stream stream(f.pg.url());
+    REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
+    OpenWriter open(f.pg.url());
+    open_writer_pid = open.pid();
+    // Stopped while still busy: the stream keeps it so until the signal.
+    relay->signal(SIGTERM);
+    REQUIRE_WITH_LOG(relay->wait_for_err("stopping", 10s), *relay);
+    stream.stop();
+    REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
+    // The stream's last writers notified by themselves; let those notifications pass.
+    REQUIRE(wait_until([&] { return !notified() && !wait_until(notified, 200ms); }, 5s));
 
-  // The relay is still there, waiting for the open writer; its commit sends no NOTIFY of its own.
-  CHECK_FALSE(relay->wait(0ms).has_value());
-  const bool skipped_notify = open.commit();
-  REQUIRE_WITH_LOG(wait_until(notified, 5s), *relay);
-  REQUIRE_WITH_LOG(relay->wait(10s) == 0, *relay);
-  CHECK(waited_for_writers(relay->err()));
-  CHECK(relay->err().find("writers still open at exit") == std::string::npos);
-  if (!skipped_notify)
-    WARN("the open writer notified after all (the flag went down and up around its insert): inconclusive");
+    // The relay is still there, waiting for the open writer; its commit sends no NOTIFY of its own.
+    CHECK_FALSE(relay->wait(0ms).has_value());
+    const bool skipped_notify = open.commit();
+    REQUIRE_WITH_LOG(wait_until(notified, 5s), *relay);
+    REQUIRE_WITH_LOG(relay->wait(10s) == 0, *relay);
+    CHECK(waited_for_writers(relay->err()));
+    CHECK(relay->err().find("writers still open at exit") == std::string::npos);
+    shown = skipped_notify;
+  }
+  CHECK(shown);
 }
 
-TEST_CASE("a busy relay whose every slot is taken lets the flag go, so that writers notify other relays") {
+TEST_CASE(
+    "a busy relay whose requests leave no room to claim lets the flag go, so that writers notify others") {
   RelayFixture f;
-  // Each request hangs: once its four slots are taken, the relay cannot claim at all.
+  // Each request hangs: once its four slots (and the rows claimed ahead) are taken, the relay cannot claim.
   f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
-  auto relay = f.start_relay({"--log-level", "debug", "--concurrency", "4"});
+  // Requests time out long after the test, and the lease lets four more rows be claimed ahead.
+  auto relay = f.start_relay(
+      {"--log-level", "debug", "--concurrency", "4", "--http-timeout", "30s", "--lease", "120s"});
   REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
   pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
   REQUIRE(listener.exec("LISTEN outbox").ok());
   Stream stream(f.pg.url());
   REQUIRE_WITH_LOG(relay->wait_for_err("wake-up flag raising -> up", 10s), *relay);
   // Writers notify again while the stream goes on: another relay on the table hears of the rows.
-  REQUIRE_WITH_LOG(relay->wait_for_err("no claim for", 10s), *relay);
   REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
+  REQUIRE_WITH_LOG(f.wait_count("status = 'processing'", 8, 10s), *relay);
+  const auto raised = occurrences(relay->err(), "wake-up flag raising -> up");
   PQconsumeInput(listener.get());
   while (PGnotify* n = PQnotifies(listener.get()))
     PQfreemem(n);
-  const auto heard = [&] {
+  int heard = 0;
+  const auto heard_more = [&] {
     PQconsumeInput(listener.get());
-    PGnotify* n = PQnotifies(listener.get());
-    if (n != nullptr) PQfreemem(n);
-    return n != nullptr;
+    while (PGnotify* n = PQnotifies(listener.get())) {
+      PQfreemem(n);
+      ++heard;
+    }
+    return heard >= 20;
   };
-  CHECK(wait_until(heard, 5s));
+  CHECK(wait_until(heard_more, 10s));
   // It stays so while the relay cannot claim, though notifications keep coming while requests are out.
   CHECK(f.scalar(kFlagDown) == "t");
-  CHECK(occurrences(relay->err(), "wake-up flag raising -> up") == 1);
+  CHECK(occurrences(relay->err(), "wake-up flag raising -> up") == raised);
+  stream.stop();
+}
+
+TEST_CASE("a relay whose requests all hang does not take the flag, though it could claim rows ahead") {
+  RelayFixture f;
+  f.sink.set_handler([](const RecordedRequest&) { return Reply::hang(); });
+  auto relay = f.start_relay(
+      {"--log-level", "debug", "--concurrency", "4", "--http-timeout", "30s", "--lease", "120s"});
+  REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
+  // Four slots taken and no row waiting: the lease would allow four more, but a claim waits for a free slot.
+  f.insert_messages(4);
+  REQUIRE_WITH_LOG(f.sink.wait_for_requests(4, 10s), *relay);
+  pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
+  REQUIRE(listener.exec("LISTEN outbox").ok());
+  Stream stream(f.pg.url());
+  int heard = 0;
+  const auto heard_enough = [&] {
+    PQconsumeInput(listener.get());
+    while (PGnotify* n = PQnotifies(listener.get())) {
+      PQfreemem(n);
+      ++heard;
+    }
+    return heard >= 50;
+  };
+  // Every insert notifies (other relays hear of the rows), and the relay never turns busy over them.
+  CHECK(wait_until(heard_enough, 10s));
+  CHECK(f.scalar(kFlagDown) == "t");
+  CHECK(occurrences(relay->err(), "wake-up flag raising") == 0);
   stream.stop();
 }

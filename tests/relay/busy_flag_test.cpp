@@ -265,6 +265,20 @@ TEST_CASE("a take that fails after an abandoned wait keeps the debt") {
   REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
 }
 
+TEST_CASE("lowering lets go of the flag however many times the session took it") {
+  FlagFixture f;
+  f.raise_and_wait_up();
+  // As after a release whose answer was lost and a take after it: B held twice on the session.
+  bool taken_again = false;
+  f.session.execute(std::string("SELECT pg_advisory_lock(") + kFlagKey + ")", {},
+                    [&](pg::Result&& r) { taken_again = r.ok(); });
+  REQUIRE(run_until(f.ev.get(), [&] { return taken_again; }));
+  f.flag.lower();
+  REQUIRE(run_until(f.ev.get(), [&] { return f.lowered == 1; }));
+  CHECK(f.scalar(kFlagDown) == "t");
+  CHECK(f.insert_notifies(5s));
+}
+
 TEST_CASE("lowering while the take is still out waits for its answer, then releases") {
   FlagFixture f;
   f.flag.raise();
