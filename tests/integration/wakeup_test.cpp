@@ -100,6 +100,27 @@ class OpenWriter {
   std::string id_;
 };
 
+// Another relay, as far as notifications go: a session listening on the channel that counts what it hears.
+class OtherRelay {
+ public:
+  explicit OtherRelay(const std::string& url) : session_(pg::ConnInfo::parse(url), "other-relay") {
+    REQUIRE(session_.exec("LISTEN outbox").ok());
+  }
+  // Notifications that arrived since the last call, from any session but `except_pid`'s.
+  int heard(int except_pid = 0) {
+    REQUIRE(PQconsumeInput(session_.get()) == 1);
+    int count = 0;
+    while (PGnotify* n = PQnotifies(session_.get())) {
+      if (n->be_pid != except_pid) ++count;
+      PQfreemem(n);
+    }
+    return count;
+  }
+
+ private:
+  pg::Session session_;
+};
+
 // Whether the relay logged a wait for open writers (not merely its start-up look, which finds none).
 bool waited_for_writers(const std::string& log) {
   static const std::regex wait("waiting for [0-9]+ open writers");
@@ -268,19 +289,10 @@ TEST_CASE(
     RelayFixture f;
     auto relay = f.start_relay({"--log-level", "debug"});
     REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-    pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
-    REQUIRE(listener.exec("LISTEN outbox").ok());
+    OtherRelay other(f.pg.url());
     // Notifications from any session but the open writer's (whose own would prove nothing).
     int open_writer_pid = 0;
-    const auto notified = [&] {
-      bool any = false;
-      PQconsumeInput(listener.get());
-      while (auto* n = PQnotifies(listener.get())) {
-        any = any || n->be_pid != open_writer_pid;
-        PQfreemem(n);
-      }
-      return any;
-    };
+    const auto notified = [&] { return other.heard(open_writer_pid) > 0; };
 
     Stream stream(f.pg.url());
     REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "f"; }, 10s), *relay);
@@ -315,27 +327,16 @@ TEST_CASE(
   auto relay = f.start_relay(
       {"--log-level", "debug", "--concurrency", "4", "--http-timeout", "30s", "--lease", "120s"});
   REQUIRE_WITH_LOG(f.wait_relay_ready(20s), *relay);
-  pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
-  REQUIRE(listener.exec("LISTEN outbox").ok());
+  OtherRelay other(f.pg.url());
   Stream stream(f.pg.url());
   REQUIRE_WITH_LOG(relay->wait_for_err("wake-up flag raising -> up", 10s), *relay);
   // Writers notify again while the stream goes on: another relay on the table hears of the rows.
   REQUIRE_WITH_LOG(wait_until([&] { return f.scalar(kFlagDown) == "t"; }, 10s), *relay);
   REQUIRE_WITH_LOG(f.wait_count("status = 'processing'", 8, 10s), *relay);
   const auto raised = occurrences(relay->err(), "wake-up flag raising -> up");
-  PQconsumeInput(listener.get());
-  while (PGnotify* n = PQnotifies(listener.get()))
-    PQfreemem(n);
+  other.heard();
   int heard = 0;
-  const auto heard_more = [&] {
-    PQconsumeInput(listener.get());
-    while (PGnotify* n = PQnotifies(listener.get())) {
-      PQfreemem(n);
-      ++heard;
-    }
-    return heard >= 20;
-  };
-  CHECK(wait_until(heard_more, 10s));
+  CHECK(wait_until([&] { return (heard += other.heard()) >= 20; }, 10s));
   // It stays so while the relay cannot claim, though notifications keep coming while requests are out.
   CHECK(f.scalar(kFlagDown) == "t");
   CHECK(occurrences(relay->err(), "wake-up flag raising -> up") == raised);
@@ -351,20 +352,11 @@ TEST_CASE("a relay whose requests all hang does not take the flag, though it cou
   // Four slots taken and no row waiting: the lease would allow four more, but a claim waits for a free slot.
   f.insert_messages(4);
   REQUIRE_WITH_LOG(f.sink.wait_for_requests(4, 10s), *relay);
-  pg::Session listener(pg::ConnInfo::parse(f.pg.url()), "other-relay");
-  REQUIRE(listener.exec("LISTEN outbox").ok());
+  OtherRelay other(f.pg.url());
   Stream stream(f.pg.url());
-  int heard = 0;
-  const auto heard_enough = [&] {
-    PQconsumeInput(listener.get());
-    while (PGnotify* n = PQnotifies(listener.get())) {
-      PQfreemem(n);
-      ++heard;
-    }
-    return heard >= 50;
-  };
   // Every insert notifies (other relays hear of the rows), and the relay never turns busy over them.
-  CHECK(wait_until(heard_enough, 10s));
+  int heard = 0;
+  CHECK(wait_until([&] { return (heard += other.heard()) >= 50; }, 10s));
   CHECK(f.scalar(kFlagDown) == "t");
   CHECK(occurrences(relay->err(), "wake-up flag raising") == 0);
   stream.stop();
